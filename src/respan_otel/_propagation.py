@@ -1,0 +1,168 @@
+"""``propagate()``: session, customer, thread and custom ids, and metadata, for every span
+opened inside it, ours and other instrumentations' alike.
+
+The values live in the OpenTelemetry context, so they follow the same rules as the current
+span: they cross ``await`` and ``asyncio`` tasks, and threads through
+:class:`~respan_otel.ContextThreadPoolExecutor` or :func:`~respan_otel.wrap_context`.
+``@trace`` and ``span()`` stamp them on their own spans; :class:`PropagationSpanProcessor`
+stamps them on everyone else's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextvars import ContextVar
+from typing import Any, Final
+
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.util.types import AttributeValue
+
+from respan_otel import _attributes as attrs
+from respan_otel._config import capture_settings
+from respan_otel._log import log_internal_error
+from respan_otel._redact import get_redactor
+from respan_otel._serialize import dumps
+
+TRACER_NAME: Final = "respan_otel"
+
+_KEY: Final = otel_context.create_key("respan_otel.propagated")
+
+
+class Propagated:
+    """An immutable set of propagated values, with the span attributes they make."""
+
+    __slots__ = ("attributes", "ids", "metadata")
+
+    def __init__(self, ids: Mapping[str, str], metadata: Mapping[str, Any]) -> None:
+        self.ids: dict[str, str] = dict(ids)
+        self.metadata: dict[str, Any] = dict(metadata)
+        attributes: dict[str, AttributeValue] = {
+            attrs.PROPAGATED_IDS[key]: value for key, value in self.ids.items()
+        }
+        if self.metadata:
+            settings = capture_settings()
+            attributes[attrs.METADATA] = dumps(
+                self.metadata,
+                max_bytes=settings.max_field_bytes,
+                redactor=get_redactor(settings.redact_keys),
+            )
+        self.attributes = attributes
+
+    def merged(self, ids: Mapping[str, str], metadata: Mapping[str, Any]) -> Propagated:
+        """These values overlaid with inner ones: ids replace, metadata keys merge."""
+        return Propagated({**self.ids, **ids}, {**self.metadata, **metadata})
+
+
+_EMPTY: Final = Propagated({}, {})
+
+
+def current_propagated(ctx: Context | None = None) -> Propagated | None:
+    """The propagated values in ``ctx`` (default: the current context), if any."""
+    value = otel_context.get_value(_KEY, ctx)
+    return value if isinstance(value, Propagated) else None
+
+
+def _check_id(name: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise TypeError(f"propagate({name}=...) must be a str, got {type(value).__name__}")
+    return str(value)
+
+
+class Propagation:
+    """What ``propagate(...)`` returns: a context manager (sync and async) and a decorator.
+
+    Each entry keeps its own token in a context variable, so one object can be re-entered,
+    or used by several tasks at once.
+    """
+
+    __slots__ = ("_ids", "_metadata", "_tokens")
+
+    def __init__(self, ids: Mapping[str, str], metadata: Mapping[str, Any]) -> None:
+        self._ids = dict(ids)
+        self._metadata = dict(metadata)
+        self._tokens: ContextVar[tuple[object, ...]] = ContextVar(
+            "respan_otel.propagation", default=()
+        )
+
+    def context(self, parent: Context | None = None) -> Context:
+        """``parent`` (default: the current context) with these values merged in."""
+        outer = current_propagated(parent) or _EMPTY
+        return otel_context.set_value(_KEY, outer.merged(self._ids, self._metadata), parent)
+
+    def __enter__(self) -> Propagation:
+        token = otel_context.attach(self.context())
+        self._tokens.set((*self._tokens.get(), token))
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        *rest, token = self._tokens.get()
+        self._tokens.set(tuple(rest))
+        otel_context.detach(token)  # type: ignore[arg-type]
+
+    async def __aenter__(self) -> Propagation:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.__exit__(*exc_info)
+
+    def __call__(self, func: Any) -> Any:
+        """Decorate a sync, async, generator or async generator function."""
+        from respan_otel._decorator import context_decorator
+
+        return context_decorator(func, self.context)
+
+
+def propagate(
+    *,
+    session_id: str | None = None,
+    customer_identifier: str | None = None,
+    thread_identifier: str | None = None,
+    custom_identifier: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> Propagation:
+    """Stamp ids and metadata on every span started inside the block or decorated call.
+
+    Nested ``propagate`` blocks merge: inner ids replace outer ones, metadata keys merge.
+    Works as ``with``, ``async with`` and as a decorator of sync, async and generator
+    functions (for generators the values apply while the generator body runs).
+    """
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise TypeError(f"propagate(metadata=...) must be a mapping, got {type(metadata).__name__}")
+    given = {
+        "session_id": _check_id("session_id", session_id),
+        "customer_identifier": _check_id("customer_identifier", customer_identifier),
+        "thread_identifier": _check_id("thread_identifier", thread_identifier),
+        "custom_identifier": _check_id("custom_identifier", custom_identifier),
+    }
+    ids = {key: value for key, value in given.items() if value is not None}
+    return Propagation(ids, dict(metadata or {}))
+
+
+class PropagationSpanProcessor(SpanProcessor):
+    """Copies ``propagate()`` values onto every span when it starts.
+
+    ``configure()`` installs it. With your own provider, add it yourself, before the
+    exporting processors::
+
+        provider.add_span_processor(PropagationSpanProcessor())
+
+    Spans of respan-otel's own tracer already carry the values and are skipped.
+    """
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        try:
+            scope = span.instrumentation_scope
+            if scope is not None and scope.name == TRACER_NAME:
+                return
+            values = current_propagated(parent_context)
+            if values is not None and values.attributes:
+                span.set_attributes(values.attributes)
+        except Exception as exc:
+            log_internal_error("PropagationSpanProcessor.on_start", exc)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        return None

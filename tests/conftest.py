@@ -1,0 +1,64 @@
+"""Shared fixtures: one real SDK provider with an in-memory exporter for the whole run.
+
+The global provider can be set only once per process, so it is set here, at session
+start; each test gets the exporter emptied. An autouse check fails any test that leaves
+a span current, which is how context leaks show up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from respan_otel import PropagationSpanProcessor
+from respan_otel._config import set_capture_settings
+from respan_otel._span import reset_tracer_cache
+
+_EXPORTER = InMemorySpanExporter()
+_PROVIDER = TracerProvider()
+_PROVIDER.add_span_processor(PropagationSpanProcessor())
+_PROVIDER.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+trace.set_tracer_provider(_PROVIDER)
+
+
+@pytest.fixture(autouse=True)
+def _isolation() -> Iterator[None]:
+    """Fresh exporter and settings per test; no span may stay current afterwards."""
+    _EXPORTER.clear()
+    set_capture_settings(None)
+    reset_tracer_cache()
+    assert trace.get_current_span() is trace.INVALID_SPAN, "a span leaked into this test"
+    yield
+    assert trace.get_current_span() is trace.INVALID_SPAN, "the test left a span current"
+    set_capture_settings(None)
+    reset_tracer_cache()
+
+
+@pytest.fixture
+def exporter() -> InMemorySpanExporter:
+    """The in-memory exporter every finished span reaches."""
+    return _EXPORTER
+
+
+@pytest.fixture
+def provider() -> TracerProvider:
+    """The real SDK provider installed for the test session."""
+    return _PROVIDER
+
+
+@pytest.fixture
+def tracer() -> trace.Tracer:
+    """A plain OpenTelemetry tracer, standing in for another instrumentation."""
+    return _PROVIDER.get_tracer("tests.foreign")
+
+
+def by_name(spans: tuple[ReadableSpan, ...] | list[ReadableSpan], name: str) -> ReadableSpan:
+    """The one finished span called ``name``."""
+    found = [s for s in spans if s.name == name]
+    assert len(found) == 1, f"expected one span named {name!r}, got {[s.name for s in spans]}"
+    return found[0]
