@@ -639,9 +639,10 @@ def trace(func: staticmethod[P, R], /) -> staticmethod[P, R]: ...
 def trace(func: Callable[P, R], /) -> Callable[P, R]: ...
 @overload
 def trace(
-    name: str | None = None,
+    span_name: str | None = None,
     /,
     *,
+    name: str | None = ...,
     kind: Kind = ...,
     dataset: str | None = ...,
     metadata: Mapping[str, Any] | None = ...,
