@@ -14,6 +14,7 @@ context and OpenTelemetry's "Failed to detach context" cannot occur.
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from typing import Any, Final, ParamSpec, Protocol, TypeVar, overload
@@ -347,31 +348,75 @@ class _Observer(Protocol):
     def end(self, exc: BaseException | None) -> None: ...
 
 
-def _drive(gen: Generator[Any, Any, Any], observer: _Observer) -> Generator[Any, Any, Any]:
-    """Re-yield ``gen`` with ``observer``'s context attached around each step only.
+class _RunIn:
+    """Await ``awaitable`` with each of its steps run inside ``context``."""
 
-    ``send``, ``throw`` and ``close`` reach ``gen`` as if it were iterated directly; the
-    return value passes through. The observer learns of every item and of the end.
+    __slots__ = ("awaitable", "context")
+
+    def __init__(self, awaitable: Any, context: contextvars.Context) -> None:
+        self.awaitable = awaitable
+        self.context = context
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        it = self.awaitable.__await__()
+        run = self.context.run
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                if error is not None:
+                    pending, error = error, None
+                    signal = run(it.throw, pending)
+                else:
+                    signal = run(it.send, value)
+            except StopIteration as stop:
+                return stop.value
+            try:
+                value = yield signal
+            except BaseException as thrown:
+                error, value = thrown, None
+
+
+def _private_context(observer: _Observer) -> contextvars.Context:
+    """A context of the generator's own, with the observer's OTel context attached once.
+
+    Every step of the generator body runs in it, so the body's own attach/detach pairs
+    (a ``with span(...)`` across a ``yield``) always see the same context, whichever
+    thread or task drives the step, and nothing it sets leaks to the consumer.
     """
-    ctx: Context | None = None
+    private = contextvars.copy_context()
+    try:
+        ctx = observer.begin()
+    except Exception as exc:
+        log_internal_error("starting the span of a generator", exc)
+        return private
+    private.run(otel_context.attach, ctx)
+    return private
+
+
+def _drive(gen: Generator[Any, Any, Any], observer: _Observer) -> Generator[Any, Any, Any]:
+    """Re-yield ``gen``, running each of its steps in a private context.
+
+    ``send``, ``throw`` and ``close`` reach ``gen`` as if it were iterated directly, and
+    the return value passes through. Between items the consumer's own context is
+    current. The observer learns of every item and of the end.
+    """
+    private: contextvars.Context | None = None
     to_send: Any = None
     to_throw: BaseException | None = None
     failure: BaseException | None = None
     try:
         while True:
-            if ctx is None:
-                ctx = observer.begin()
-            token = otel_context.attach(ctx)
+            if private is None:
+                private = _private_context(observer)
             try:
                 if to_throw is not None:
                     pending, to_throw = to_throw, None
-                    item = gen.throw(pending)
+                    item = private.run(gen.throw, pending)
                 else:
-                    item = gen.send(to_send)
+                    item = private.run(gen.send, to_send)
             except StopIteration as stop:
                 return stop.value
-            finally:
-                otel_context.detach(token)
             observer.item(item)
             try:
                 to_send = yield item
@@ -383,38 +428,37 @@ def _drive(gen: Generator[Any, Any, Any], observer: _Observer) -> Generator[Any,
         failure = exc
         raise
     finally:
-        if ctx is not None:
-            token = otel_context.attach(ctx)
-            try:
+        try:
+            if private is not None:
+                private.run(gen.close)
+            else:
                 gen.close()
-            finally:
-                otel_context.detach(token)
-            observer.end(failure)
-        else:
-            gen.close()
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            if private is not None:
+                observer.end(failure)
 
 
 async def _adrive(agen: AsyncGenerator[Any, Any], observer: _Observer) -> AsyncGenerator[Any, Any]:
-    """The async generator twin of :func:`_drive` (``asend``/``athrow``/``aclose`` pass)."""
-    ctx: Context | None = None
+    """The async twin of :func:`_drive`; ``asend``/``athrow``/``aclose`` pass through."""
+    private: contextvars.Context | None = None
     to_send: Any = None
     to_throw: BaseException | None = None
     failure: BaseException | None = None
     try:
         while True:
-            if ctx is None:
-                ctx = observer.begin()
-            token = otel_context.attach(ctx)
+            if private is None:
+                private = _private_context(observer)
             try:
                 if to_throw is not None:
                     pending, to_throw = to_throw, None
-                    item = await agen.athrow(pending)
+                    item = await _RunIn(agen.athrow(pending), private)
                 else:
-                    item = await agen.asend(to_send)
+                    item = await _RunIn(agen.asend(to_send), private)
             except StopAsyncIteration:
                 return
-            finally:
-                otel_context.detach(token)
             observer.item(item)
             try:
                 to_send = yield item
@@ -426,15 +470,22 @@ async def _adrive(agen: AsyncGenerator[Any, Any], observer: _Observer) -> AsyncG
         failure = exc
         raise
     finally:
-        if ctx is not None:
-            token = otel_context.attach(ctx)
-            try:
+        try:
+            if private is not None:
+                await _RunIn(agen.aclose(), private)
+            else:
                 await agen.aclose()
-            finally:
-                otel_context.detach(token)
-            observer.end(failure)
-        else:
-            await agen.aclose()
+        except RuntimeError as exc:
+            # collected in a cycle: asyncio finalizes the inner generator on its own too
+            if not isinstance(failure, GeneratorExit) or "already running" not in str(exc):
+                failure = exc
+                raise
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            if private is not None:
+                observer.end(failure)
 
 
 def _is_plain_awaitable(value: object) -> bool:

@@ -99,7 +99,10 @@ class Propagation:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        *rest, token = self._tokens.get()
+        tokens = self._tokens.get()
+        if not tokens:
+            return  # exited in a context where it was never entered
+        *rest, token = tokens
         self._tokens.set(tuple(rest))
         otel_context.detach(token)  # type: ignore[arg-type]
 

@@ -88,7 +88,9 @@ def check_metrics(metrics: object, where: str) -> dict[str, int | float]:
             raise TypeError(f"{where}: metric names must be str, got {type(key).__name__}")
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, (bool, str, bytes)):
+            raise TypeError(f"{where}: metric {key!r} must be a number, got {type(value).__name__}")
+        if not isinstance(value, (int, float)):
             # numbers from numpy and friends convert cleanly; anything else is a mistake
             try:
                 value = float(value)
@@ -325,21 +327,24 @@ class SpanContextManager:
 
     def __enter__(self) -> RespanSpan:
         tracer = active_tracer()
-        if tracer is None:
-            handle = RespanSpan(otel_trace.INVALID_SPAN, capture_settings())
-            self._entries.set((*self._entries.get(), (handle, None)))
-            return handle
+        entry: tuple[RespanSpan, object] | None = None
+        if tracer is not None:
+            try:
+                entry = self._open(tracer)
+            except Exception as exc:
+                log_internal_error("span() start", exc)
+        if entry is None:
+            entry = (RespanSpan(otel_trace.INVALID_SPAN, capture_settings()), None)
+        self._entries.set((*self._entries.get(), entry))
+        return entry[0]
+
+    def _open(self, tracer: Tracer) -> tuple[RespanSpan, object]:
         handle, ctx = start(tracer, self._name, self._kind, self._dataset, self._metadata)
-        try:
-            if self._input is not UNSET:
-                handle.set_input(self._input)
-            if self._metrics:
-                handle.set_metrics(self._metrics)
-        except Exception as exc:
-            log_internal_error("span() start", exc)
-        token = otel_context.attach(ctx)
-        self._entries.set((*self._entries.get(), (handle, token)))
-        return handle
+        if self._input is not UNSET:
+            handle.set_input(self._input)
+        if self._metrics:
+            handle.set_metrics(self._metrics)
+        return handle, otel_context.attach(ctx)
 
     def __exit__(
         self,
@@ -347,7 +352,12 @@ class SpanContextManager:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        *rest, (handle, token) = self._entries.get()
+        entries = self._entries.get()
+        if not entries:
+            # exited in a context where it was never entered (e.g. another thread)
+            logger.debug("respan_otel: span(%r) exited where it was not entered", self._name)
+            return
+        *rest, (handle, token) = entries
         self._entries.set(tuple(rest))
         if token is None:
             return
