@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -37,6 +37,30 @@ ENV_MAX_FIELD_BYTES: Final = "RESPAN_MAX_FIELD_BYTES"
 ENV_MAX_STREAM_ITEMS: Final = "RESPAN_MAX_STREAM_ITEMS"
 """How many items of a traced generator are kept as its output. Default 1000."""
 
+ENV_BATCH_SIZE: Final = "RESPAN_BATCH_SIZE"
+"""Logs per bulk request, 1 to 500 (the API's limit). Default 500."""
+
+ENV_MAX_REQUEST_BYTES: Final = "RESPAN_MAX_REQUEST_BYTES"
+"""Cap on one bulk request body, in bytes; larger batches are split. Default 8388608."""
+
+ENV_REQUESTS_PER_MINUTE: Final = "RESPAN_REQUESTS_PER_MINUTE"
+"""Client-side pacing of bulk requests per process; 0 turns pacing off. Default 30."""
+
+ENV_EXPORT_TIMEOUT_SECONDS: Final = "RESPAN_EXPORT_TIMEOUT_SECONDS"
+"""Deadline for one export call, waits and retries included. Default 30."""
+
+ENV_REQUEST_TIMEOUT_SECONDS: Final = "RESPAN_REQUEST_TIMEOUT_SECONDS"
+"""Timeout of one HTTP request (never beyond the export deadline). Default 15."""
+
+ENV_SPOOL_DIR: Final = "RESPAN_SPOOL_DIR"
+"""Directory where undeliverable logs are kept and replayed from. Default: no spool."""
+
+ENV_SPOOL_MAX_BYTES: Final = "RESPAN_SPOOL_MAX_BYTES"
+"""Cap on the spool directory's size; beyond it logs are dropped and counted. Default 1 GiB."""
+
+ENV_ONLY_ROOT_SPANS: Final = "RESPAN_ONLY_ROOT_SPANS"
+"""``true`` exports only root spans (one log per end-to-end run). Default ``false``."""
+
 ENV_OTEL_SDK_DISABLED: Final = "OTEL_SDK_DISABLED"
 """OpenTelemetry's own switch; ``true`` makes every respan-otel call a pass-through."""
 
@@ -54,6 +78,13 @@ DEFAULT_REDACT_KEYS: Final = (
 )
 """Keys masked by default. Matching rules live in :mod:`respan_otel._redact`."""
 
+DEFAULT_BASE_URL: Final = "https://api.respan.ai"
+MAX_BATCH_SIZE: Final = 500
+DEFAULT_MAX_REQUEST_BYTES: Final = 8 * 1024 * 1024
+DEFAULT_REQUESTS_PER_MINUTE: Final = 30
+DEFAULT_EXPORT_TIMEOUT_SECONDS: Final = 30.0
+DEFAULT_REQUEST_TIMEOUT_SECONDS: Final = 15.0
+DEFAULT_SPOOL_MAX_BYTES: Final = 1024 * 1024 * 1024
 DEFAULT_MAX_FIELD_BYTES: Final = 128 * 1024
 DEFAULT_MAX_STREAM_ITEMS: Final = 1000
 MIN_FIELD_BYTES: Final = 256
@@ -80,6 +111,17 @@ def parse_int(name: str, value: str, *, minimum: int) -> int:
         raise ValueError(f"{name}={value!r} is not an integer") from None
     if number < minimum:
         raise ValueError(f"{name}={number} is below the minimum of {minimum}")
+    return number
+
+
+def parse_float(name: str, value: str, *, minimum: float) -> float:
+    """Parse a number of seconds (or similar) that must be above ``minimum``."""
+    try:
+        number = float(value.strip())
+    except ValueError:
+        raise ValueError(f"{name}={value!r} is not a number") from None
+    if not number > minimum:
+        raise ValueError(f"{name}={number:g} must be greater than {minimum:g}")
     return number
 
 
@@ -142,3 +184,164 @@ def set_capture_settings(settings: CaptureSettings | None) -> None:
     """Replace the settings in force; ``None`` re-reads the environment on next use."""
     global _settings
     _settings = settings
+
+
+def _env_or(
+    environ: Mapping[str, str], name: str, given: object, parse: Callable[[str], object]
+) -> object:
+    """An argument when given, else the parsed environment variable, else ``None``."""
+    if given is not None:
+        return given
+    raw = environ.get(name)
+    if raw is None or not raw.strip():
+        return None
+    return parse(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class ExporterSettings:
+    """How the dataset exporter delivers: arguments first, then ``RESPAN_*``, then defaults.
+
+    Every value is validated here, so a bad setting fails when the exporter is built,
+    with a message naming the argument or variable.
+    """
+
+    api_key: str | None
+    base_url: str
+    dataset_id: str | None
+    batch_size: int
+    max_request_bytes: int
+    requests_per_minute: int
+    export_timeout: float
+    request_timeout: float
+    spool_dir: str | None
+    spool_max_bytes: int
+    only_root_spans: bool
+    redact_keys: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        key = "set" if self.api_key else "missing"
+        return (
+            f"ExporterSettings(api_key=<{key}>, base_url={self.base_url!r}, "
+            f"dataset_id={self.dataset_id!r}, batch_size={self.batch_size}, "
+            f"requests_per_minute={self.requests_per_minute}, spool_dir={self.spool_dir!r})"
+        )
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        dataset_id: str | None = None,
+        batch_size: int | None = None,
+        max_request_bytes: int | None = None,
+        requests_per_minute: int | None = None,
+        export_timeout: float | None = None,
+        request_timeout: float | None = None,
+        spool_dir: str | os.PathLike[str] | None = None,
+        spool_max_bytes: int | None = None,
+        only_root_spans: bool | None = None,
+        redact_keys: Iterable[str] | None = None,
+        environ: Mapping[str, str] = os.environ,
+    ) -> ExporterSettings:
+        def number(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+            if value < minimum or (maximum is not None and value > maximum):
+                bound = f"between {minimum} and {maximum}" if maximum else f">= {minimum}"
+                raise ValueError(f"{name}={value} must be {bound}")
+            return value
+
+        def seconds(name: str, value: object) -> float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{name} must be a number of seconds")
+            if not value > 0:
+                raise ValueError(f"{name}={value} must be greater than 0")
+            return float(value)
+
+        key = _env_or(environ, ENV_API_KEY, api_key, str.strip)
+        url = _env_or(environ, ENV_BASE_URL, base_url, str.strip) or DEFAULT_BASE_URL
+        dataset = _env_or(environ, ENV_DATASET_ID, dataset_id, str.strip)
+        size = _env_or(
+            environ, ENV_BATCH_SIZE, batch_size, lambda v: parse_int(ENV_BATCH_SIZE, v, minimum=1)
+        )
+        request_bytes = _env_or(
+            environ,
+            ENV_MAX_REQUEST_BYTES,
+            max_request_bytes,
+            lambda v: parse_int(ENV_MAX_REQUEST_BYTES, v, minimum=1024),
+        )
+        rpm = _env_or(
+            environ,
+            ENV_REQUESTS_PER_MINUTE,
+            requests_per_minute,
+            lambda v: parse_int(ENV_REQUESTS_PER_MINUTE, v, minimum=0),
+        )
+        deadline = _env_or(
+            environ,
+            ENV_EXPORT_TIMEOUT_SECONDS,
+            export_timeout,
+            lambda v: parse_float(ENV_EXPORT_TIMEOUT_SECONDS, v, minimum=0),
+        )
+        per_request = _env_or(
+            environ,
+            ENV_REQUEST_TIMEOUT_SECONDS,
+            request_timeout,
+            lambda v: parse_float(ENV_REQUEST_TIMEOUT_SECONDS, v, minimum=0),
+        )
+        spool = _env_or(environ, ENV_SPOOL_DIR, spool_dir, str.strip)
+        spool_bytes = _env_or(
+            environ,
+            ENV_SPOOL_MAX_BYTES,
+            spool_max_bytes,
+            lambda v: parse_int(ENV_SPOOL_MAX_BYTES, v, minimum=1024),
+        )
+        roots = _env_or(
+            environ,
+            ENV_ONLY_ROOT_SPANS,
+            only_root_spans,
+            lambda v: parse_bool(ENV_ONLY_ROOT_SPANS, v),
+        )
+        if redact_keys is None:
+            extra = environ.get(ENV_REDACT_KEYS)
+            keys = DEFAULT_REDACT_KEYS + (parse_list(extra) if extra else ())
+        elif isinstance(redact_keys, str):
+            raise TypeError("redact_keys must be an iterable of str, not a single str")
+        else:
+            keys = tuple(redact_keys)
+        if key is not None and not isinstance(key, str):
+            raise TypeError("api_key must be a str")
+        if not isinstance(url, str):
+            raise TypeError("base_url must be a str")
+        if dataset is not None and (not isinstance(dataset, str) or not dataset):
+            raise TypeError("dataset_id must be a non-empty str")
+        return cls(
+            api_key=key or None,
+            base_url=url,
+            dataset_id=dataset,
+            batch_size=number("batch_size", MAX_BATCH_SIZE if size is None else size, 1, 500),
+            max_request_bytes=number(
+                "max_request_bytes",
+                DEFAULT_MAX_REQUEST_BYTES if request_bytes is None else request_bytes,
+                1024,
+            ),
+            requests_per_minute=number(
+                "requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE if rpm is None else rpm, 0
+            ),
+            export_timeout=seconds(
+                "export_timeout", DEFAULT_EXPORT_TIMEOUT_SECONDS if deadline is None else deadline
+            ),
+            request_timeout=seconds(
+                "request_timeout",
+                DEFAULT_REQUEST_TIMEOUT_SECONDS if per_request is None else per_request,
+            ),
+            spool_dir=None if spool is None else os.fspath(spool),  # type: ignore[call-overload]
+            spool_max_bytes=number(
+                "spool_max_bytes",
+                DEFAULT_SPOOL_MAX_BYTES if spool_bytes is None else spool_bytes,
+                1024,
+            ),
+            only_root_spans=bool(roots),
+            redact_keys=keys,
+        )
