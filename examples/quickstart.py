@@ -7,6 +7,7 @@ to an in-memory exporter and are printed as a table.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Iterator
 
@@ -61,14 +62,10 @@ def support_agent(question: str) -> str:
 def main() -> None:
     with propagate(session_id="demo-session", customer_identifier="customer-42"):
         support_agent("How do refunds work?")
-        try:
+        with contextlib.suppress(ValueError):
             support_agent("")
-        except ValueError:
-            pass
-        try:
+        with contextlib.suppress(AttributeError):
             support_agent(None)  # type: ignore[arg-type]
-        except AttributeError:
-            pass
 
     print(f"{'span':<16} {'kind':<10} {'status':<7} {'input':<44} output")
     for finished in exporter.get_finished_spans():

@@ -7,11 +7,12 @@ a span current, which is how context leaks show up.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -19,10 +20,28 @@ from respan_otel import PropagationSpanProcessor
 from respan_otel._config import set_capture_settings
 from respan_otel._span import reset_tracer_cache
 
+
+class _Router(SpanProcessor):
+    """Hands finished spans to whatever processors the current test routed them to."""
+
+    def __init__(self) -> None:
+        self.targets: list[SpanProcessor] = []
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        for target in self.targets:
+            target.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        for target in self.targets:
+            target.on_end(span)
+
+
 _EXPORTER = InMemorySpanExporter()
+_ROUTER = _Router()
 _PROVIDER = TracerProvider()
 _PROVIDER.add_span_processor(PropagationSpanProcessor())
 _PROVIDER.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+_PROVIDER.add_span_processor(_ROUTER)
 trace.set_tracer_provider(_PROVIDER)
 
 
@@ -37,6 +56,20 @@ def _isolation() -> Iterator[None]:
     assert trace.get_current_span() is trace.INVALID_SPAN, "the test left a span current"
     set_capture_settings(None)
     reset_tracer_cache()
+
+
+@pytest.fixture
+def route_spans() -> Iterator[Callable[[SpanProcessor], None]]:
+    """Send this test's finished spans to extra processors as well (removed afterwards)."""
+    added: list[SpanProcessor] = []
+
+    def add(processor: SpanProcessor) -> None:
+        added.append(processor)
+        _ROUTER.targets.append(processor)
+
+    yield add
+    for processor in added:
+        _ROUTER.targets.remove(processor)
 
 
 @pytest.fixture

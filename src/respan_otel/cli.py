@@ -1,0 +1,376 @@
+"""The ``respan-otel`` command: run the local server, look at datasets and their logs.
+
+::
+
+    respan-otel serve --port 8787
+    export RESPAN_BASE_URL=http://127.0.0.1:8787 RESPAN_API_KEY=...
+    respan-otel datasets create support-evals --description "July tickets"
+    respan-otel datasets list
+    respan-otel logs list DATASET_ID --page-size 50 \\
+        --filters '{"metadata__model": {"operator": "eq", "value": ["gpt-4o"]}}'
+    respan-otel logs get DATASET_ID LOG_ID --json
+
+Output is a readable table by default and JSON with ``--json``. Errors are one line on
+stderr and a non-zero exit status: 1 for an API or network failure, 2 for a usage error,
+130 when interrupted. The API key is never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
+
+from respan_otel._config import ENV_API_KEY, ENV_BASE_URL
+from respan_otel._errors import RespanError
+from respan_otel._version import __version__
+
+if TYPE_CHECKING:
+    from respan_otel.client import RespanClient
+
+__all__ = ["main"]
+
+PROG = "respan-otel"
+_CELL_WIDTH = 40
+
+EXIT_OK = 0
+EXIT_API_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _UsageError(Exception):
+    """A bad command line detected after parsing (bad JSON, a missing key)."""
+
+
+def _client_options(*, suppress: bool) -> argparse.ArgumentParser:
+    """Options accepted both before and after the subcommand.
+
+    Leaf parsers use ``SUPPRESS`` defaults so an option given before the subcommand is
+    not reset by the subcommand's own default.
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("connection and output")
+    none = argparse.SUPPRESS if suppress else None
+    group.add_argument(
+        "--api-key",
+        default=none,
+        metavar="KEY",
+        help=f"Respan API key (default: ${ENV_API_KEY})",
+    )
+    group.add_argument(
+        "--base-url",
+        default=none,
+        metavar="URL",
+        help=f"API root, with or without /api (default: ${ENV_BASE_URL} or https://api.respan.ai)",
+    )
+    group.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="allow a plain http:// base URL to a host other than this machine",
+    )
+    group.add_argument(
+        "--timeout",
+        type=float,
+        default=none,
+        metavar="SECONDS",
+        help="seconds to wait for a connection and for each reply (default: 30)",
+    )
+    group.add_argument(
+        "--max-retries",
+        type=int,
+        default=none,
+        metavar="N",
+        help="retries of a failed read on 429/5xx/network errors (default: 2)",
+    )
+    group.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="print JSON instead of a table",
+    )
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, exposed for documentation tools and tests."""
+    leaf = [_client_options(suppress=True)]
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Respan datasets from the command line, and a local Respan-compatible "
+        "server for offline development.",
+        parents=[_client_options(suppress=False)],
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the local Respan-compatible server (SQLite)",
+        description="Run the local Respan-compatible datasets server until interrupted. "
+        "Experiments are stored with status 'pending': no model or evaluator runs locally.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8787, help="port (default: %(default)s)")
+    serve.add_argument(
+        "--db", default="respan-local.db", help="SQLite file, or :memory: (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--api-key",
+        default=None,
+        metavar="KEY",
+        help=f"key clients must send (default: ${ENV_API_KEY}, else a random one, printed)",
+    )
+    serve.add_argument(
+        "--rate-limit-per-minute",
+        type=int,
+        default=None,
+        metavar="N",
+        help="answer 429 beyond N requests a minute, like Respan's limits (default: off)",
+    )
+    serve.set_defaults(func=_serve)
+
+    datasets = commands.add_parser("datasets", help="create and list datasets")
+    dataset_commands = datasets.add_subparsers(dest="action", metavar="ACTION", required=True)
+    create = dataset_commands.add_parser(
+        "create",
+        parents=leaf,
+        help="create an empty dataset",
+        description="Create an empty dataset.",
+    )
+    create.add_argument("name", help="dataset name")
+    create.add_argument("--description", default=None, help="dataset description")
+    create.set_defaults(func=_datasets_create)
+    listing = dataset_commands.add_parser(
+        "list", parents=leaf, help="list every dataset", description="List every dataset."
+    )
+    listing.set_defaults(func=_datasets_list)
+
+    logs = commands.add_parser("logs", help="list and show the logs of a dataset")
+    log_commands = logs.add_subparsers(dest="action", metavar="ACTION", required=True)
+    log_list = log_commands.add_parser(
+        "list",
+        parents=leaf,
+        help="list one page of a dataset's logs",
+        description="List one page of a dataset's logs, optionally filtered.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="filters example (AND of both; metadata keys as metadata__<key>):\n"
+        '  --filters \'{"metadata__model": {"operator": "eq", "value": ["gpt-4o"]},\n'
+        '              "cost": {"operator": "gte", "value": [0.01]}}\'',
+    )
+    log_list.add_argument("dataset_id", metavar="DATASET_ID")
+    log_list.add_argument(
+        "--filters", default=None, metavar="JSON", help="filters in the API's JSON form"
+    )
+    log_list.add_argument("--page", type=int, default=1, help="page number (default: 1)")
+    log_list.add_argument(
+        "--page-size", type=int, default=None, metavar="N", help="logs per page, at most 100"
+    )
+    log_list.add_argument(
+        "--sort-by",
+        default=None,
+        metavar="FIELD",
+        help="sort field; prefix with - to reverse, written --sort-by=-timestamp",
+    )
+    log_list.set_defaults(func=_logs_list)
+    log_get = log_commands.add_parser(
+        "get", parents=leaf, help="show one log", description="Show one log in full."
+    )
+    log_get.add_argument("dataset_id", metavar="DATASET_ID")
+    log_get.add_argument("log_id", metavar="LOG_ID")
+    log_get.set_defaults(func=_logs_get)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status instead of exiting."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except RespanError as exc:
+        return _fail(args, str(exc), EXIT_API_ERROR)
+    except (_UsageError, ValueError, TypeError) as exc:
+        return _fail(args, str(exc), EXIT_USAGE)
+    except BrokenPipeError:
+        return EXIT_OK
+    except OSError as exc:  # e.g. serve: the port is taken, the database can't be opened
+        return _fail(args, str(exc), EXIT_API_ERROR)
+    except Exception as exc:  # the CLI's promise: one line, never a traceback
+        return _fail(args, f"unexpected {type(exc).__name__}: {exc}", EXIT_API_ERROR)
+
+
+def _fail(args: argparse.Namespace, message: str, code: int) -> int:
+    key = getattr(args, "api_key", None) or os.environ.get(ENV_API_KEY)
+    if key:
+        message = message.replace(key, "***")
+    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+    return code
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from respan_otel.local import serve
+
+    serve(
+        host=args.host,
+        port=args.port,
+        db=args.db,
+        api_key=args.api_key,
+        rate_limit_per_minute=args.rate_limit_per_minute,
+    )
+    return EXIT_OK
+
+
+def _client(args: argparse.Namespace) -> RespanClient:
+    from respan_otel.client import RespanClient
+
+    key = args.api_key or os.environ.get(ENV_API_KEY)
+    if not key or not key.strip():
+        raise _UsageError(f"no API key: pass --api-key or set {ENV_API_KEY}")
+    options: dict[str, Any] = {}
+    if args.timeout is not None:
+        options["timeout"] = args.timeout
+    if args.max_retries is not None:
+        options["max_retries"] = args.max_retries
+    return RespanClient(
+        api_key=key,
+        base_url=args.base_url,
+        allow_insecure_http=args.allow_insecure_http,
+        **options,
+    )
+
+
+def _datasets_create(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        dataset = client.datasets.create(name=args.name, description=args.description)
+    if args.json:
+        _print_json(dataset.raw)
+    else:
+        print(f"Created dataset {dataset.name!r} with id {dataset.id}")
+    return EXIT_OK
+
+
+def _datasets_list(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        datasets = list(client.datasets.list())
+    if args.json:
+        _print_json([dataset.raw for dataset in datasets])
+        return EXIT_OK
+    _print_table(
+        ["ID", "NAME", "STATUS", "LOGS", "CREATED"],
+        (
+            [d.id, d.name, d.status, "" if d.log_count is None else d.log_count, d.created_at]
+            for d in datasets
+        ),
+    )
+    print(f"{len(datasets)} dataset{'s' if len(datasets) != 1 else ''}")
+    return EXIT_OK
+
+
+def _logs_list(args: argparse.Namespace) -> int:
+    filters = None
+    if args.filters is not None:
+        try:
+            filters = json.loads(args.filters)
+        except ValueError as exc:
+            raise _UsageError(f"--filters is not valid JSON: {exc}") from None
+        if not isinstance(filters, dict):
+            raise _UsageError('--filters must be a JSON object: {"field": {"operator", "value"}}')
+    with _client(args) as client:
+        page = client.datasets.logs.list(
+            args.dataset_id,
+            filters=filters,
+            page=args.page,
+            page_size=args.page_size,
+            sort_by=args.sort_by,
+        )
+    if args.json:
+        _print_json(page.raw)
+        return EXIT_OK
+    _print_table(
+        ["ID", "INPUT", "OUTPUT", "TIMESTAMP"],
+        ([log.id, log.input, log.output, log.timestamp] for log in page.results),
+    )
+    footer = f"page {args.page}: {len(page.results)} of {page.count} logs"
+    if page.next:
+        footer += f" (next: --page {args.page + 1})"
+    print(footer)
+    return EXIT_OK
+
+
+def _logs_get(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        log = client.datasets.logs.get(args.dataset_id, args.log_id)
+    if args.json:
+        _print_json(log.raw)
+        return EXIT_OK
+    shown = {
+        "id": log.id,
+        "dataset_id": log.dataset_id,
+        "timestamp": log.timestamp,
+        "status": log.status,
+        "input": log.input,
+        "output": log.output,
+        "expected_output": log.expected_output,
+        "metadata": log.metadata,
+        "metrics": log.metrics,
+    }
+    width = max(len(key) for key in shown)
+    for key, value in shown.items():
+        if value is None or value == {}:
+            continue
+        print(f"{key.ljust(width)}  {_block(value, width + 2)}")
+    return EXIT_OK
+
+
+def _print_json(value: Any, stream: TextIO | None = None) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False, default=str), file=stream or sys.stdout)
+
+
+def _block(value: Any, indent: int) -> str:
+    """A value for the key/value view: text as is, anything else as indented JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        value = dict(value)
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return text.replace("\n", "\n" + " " * indent)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        text = ""
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= _CELL_WIDTH else text[: _CELL_WIDTH - 3] + "..."
+
+
+def _print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    cells = [[_cell(value) for value in row] for row in rows]
+    widths = [len(header) for header in headers]
+    for row in cells:
+        widths = [max(width, len(text)) for width, text in zip(widths, row, strict=True)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    print("  ".join("-" * w for w in widths))
+    for row in cells:
+        print("  ".join(text.ljust(w) for text, w in zip(row, widths, strict=True)).rstrip())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
