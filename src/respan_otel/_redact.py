@@ -1,28 +1,100 @@
-"""Key-based redaction of captured data (stub; replaced by the full implementation)."""
+"""Key-based redaction of captured data.
+
+A :class:`Redactor` decides, from a mapping key or field name alone, whether the value
+under it is a secret. The serializer asks before it looks at the value, so a masked value
+is never converted, measured or exported: it becomes :data:`REDACTED`.
+
+Matching rules (all case-insensitive):
+
+* A key is split into words on ``_``, ``-``, ``.``, whitespace and camelCase boundaries
+  (``apiKey`` -> ``api key``; ``HTTPAuthorization`` -> ``http authorization``;
+  ``oauth2Token`` -> ``oauth2 token``). Each configured key is split the same way.
+* A configured key matches when its words appear as a contiguous run of whole words in
+  the key: ``api_key`` matches ``OPENAI_API_KEY``, ``x-api-key`` and ``apiKey``;
+  ``token`` matches ``access_token`` and ``refreshToken``.
+* A configured key also matches when the key, with its separators removed, equals the
+  configured key with its separators removed: ``api_key`` matches ``APIKEY``.
+* Nothing else matches. In particular a configured word never matches a longer word that
+  merely contains it, so with the defaults ``max_tokens``, ``prompt_tokens``,
+  ``tokenizer`` and ``secretary`` are kept: token counts are data, not secrets.
+
+Answers are cached per key string, so the keys seen on every traced call cost one dict
+lookup. The cache is bounded; when full it is cleared and refilled.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Final
 
 REDACTED: Final = "[REDACTED]"
+"""What a masked value is replaced with."""
+
+_SEPARATORS: Final = re.compile(r"[\s_\-.]+")
+_CAMEL_BOUNDARY: Final = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_CACHE_LIMIT: Final = 4096
+
+
+def split_words(key: str) -> tuple[str, ...]:
+    """The lower-cased words of ``key``, split on separators and camelCase boundaries."""
+    words: list[str] = []
+    for chunk in _SEPARATORS.split(key):
+        if chunk:
+            words.extend(part.lower() for part in _CAMEL_BOUNDARY.split(chunk) if part)
+    return tuple(words)
 
 
 class Redactor:
-    """Decides whether a mapping key names a secret whose value must be masked."""
+    """Decides whether a mapping key names a secret whose value must be masked.
 
-    __slots__ = ("keys",)
+    ``cache`` holds the answers given so far, per key. Callers must not write to it; hot
+    loops may try ``cache.get(key)`` and call :meth:`matches` only on a miss.
+    """
+
+    __slots__ = ("_compact", "_phrases", "cache", "keys")
 
     def __init__(self, keys: Iterable[str]) -> None:
-        self.keys = tuple(k.lower() for k in keys)
+        if isinstance(keys, str):
+            keys = (keys,)
+        self.keys: tuple[str, ...] = tuple(keys)
+        phrases: list[str] = []
+        compact: set[str] = set()
+        for configured in self.keys:
+            words = split_words(configured)
+            if words:
+                phrases.append(" " + " ".join(words) + " ")
+                compact.add("".join(words))
+        self._phrases: tuple[str, ...] = tuple(dict.fromkeys(phrases))
+        self._compact: frozenset[str] = frozenset(compact)
+        self.cache: dict[str, bool] = {}
+
+    def __repr__(self) -> str:
+        return f"Redactor({self.keys!r})"
 
     def matches(self, key: str) -> bool:
-        lowered = key.lower()
-        return any(k in lowered for k in self.keys)
+        """Whether the value under ``key`` must be masked (cached per key string)."""
+        hit = self.cache.get(key)
+        if hit is None:
+            hit = self._decide(key)
+            cache = self.cache
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[key] = hit
+        return hit
+
+    def _decide(self, key: str) -> bool:
+        words = split_words(key)
+        if not words:
+            return False
+        if "".join(words) in self._compact:
+            return True
+        padded = " " + " ".join(words) + " "
+        return any(phrase in padded for phrase in self._phrases)
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=32)
 def get_redactor(keys: tuple[str, ...]) -> Redactor:
-    """A shared redactor for one set of keys."""
+    """A shared redactor for one set of keys, so its match cache is shared too."""
     return Redactor(keys)
