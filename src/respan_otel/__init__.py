@@ -1,24 +1,57 @@
 """respan-otel: turn a running LLM application into Respan evaluation datasets.
 
 ``@trace`` and ``span()`` record workflow functions as OpenTelemetry spans (input,
-output, metadata, metrics); the exporter turns finished spans into dataset logs.
+output, metadata, metrics); :class:`RespanDatasetExporter` turns finished spans into
+dataset logs; :func:`configure` wires it all up in one call; :class:`RespanClient`
+covers the rest of the datasets API; :mod:`respan_otel.local` runs a compatible
+server offline.
 """
 
+from respan_otel._configure import Respan, configure, flush, shutdown
 from respan_otel._decorator import trace
+from respan_otel._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RespanError,
+    ServerError,
+    ValidationError,
+)
 from respan_otel._propagation import Propagation, PropagationSpanProcessor, propagate
 from respan_otel._span import KINDS, Kind, RespanSpan, span, update_current_span
 from respan_otel._threads import ContextThreadPoolExecutor, wrap_context
 from respan_otel._version import __version__
+from respan_otel.client import RespanClient
+from respan_otel.exporter import ExportStats, RespanDatasetExporter
 
 __all__ = [
     "KINDS",
+    "APIConnectionError",
+    "APITimeoutError",
+    "AuthenticationError",
     "ContextThreadPoolExecutor",
+    "ExportStats",
     "Kind",
+    "NotFoundError",
+    "PermissionDeniedError",
     "Propagation",
     "PropagationSpanProcessor",
+    "RateLimitError",
+    "Respan",
+    "RespanClient",
+    "RespanDatasetExporter",
+    "RespanError",
     "RespanSpan",
+    "ServerError",
+    "ValidationError",
     "__version__",
+    "configure",
+    "flush",
     "propagate",
+    "shutdown",
     "span",
     "trace",
     "update_current_span",

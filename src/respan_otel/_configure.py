@@ -1,0 +1,320 @@
+"""``configure()``: one call at start-up that makes finished spans become dataset logs.
+
+It attaches to the tracer provider already in use when there is one (an SDK
+``TracerProvider``), and never replaces it; otherwise it creates one and sets it as the
+global provider. A second call is harmless: it returns the same handle and adds nothing.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import weakref
+from collections.abc import Sequence
+from typing import Any, Final
+
+from opentelemetry import trace as otel_trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+
+from respan_otel._config import (
+    ENV_API_KEY,
+    CaptureSettings,
+    parse_float,
+    sdk_disabled,
+    set_capture_settings,
+)
+from respan_otel._log import log_internal_error, logger
+from respan_otel._mapping import has_dataset_content, is_root
+from respan_otel._propagation import PropagationSpanProcessor
+from respan_otel._span import reset_tracer_cache
+from respan_otel.exporter import BeforeSend, RespanDatasetExporter
+
+ENV_SHUTDOWN_TIMEOUT_SECONDS: Final = "RESPAN_SHUTDOWN_TIMEOUT_SECONDS"
+"""Bound on the flush at exit and on ``shutdown()``. Default 15."""
+
+DEFAULT_SHUTDOWN_TIMEOUT_SECONDS: Final = 15.0
+
+BATCH_SIZE: Final = 500
+"""Spans per export call: one full bulk request."""
+SCHEDULE_DELAY_MILLIS: Final = 2_000
+"""How long a span may wait for company before its batch is sent."""
+MAX_QUEUE_SIZE: Final = 20_000
+"""Spans buffered in memory: 80 s of the API's 250 logs/s ceiling, about 100 MB at most
+for typical 5 KB spans. Beyond it the SDK drops the oldest and logs it."""
+
+
+class EntropyIdGenerator(IdGenerator):
+    """Trace and span ids from the OS's entropy, immune to ``random.seed()`` in the app."""
+
+    def generate_span_id(self) -> int:
+        while True:
+            value = int.from_bytes(os.urandom(8), "big")
+            if value:
+                return value
+
+    def generate_trace_id(self) -> int:
+        while True:
+            value = int.from_bytes(os.urandom(16), "big")
+            if value:
+                return value
+
+
+class DatasetSpanProcessor(SpanProcessor):
+    """Passes only spans with dataset content to a ``BatchSpanProcessor``, and bounds its
+    shutdown: when the time is up, the exporter's waits are cut short and what it still
+    holds is spooled (or counted)."""
+
+    def __init__(
+        self,
+        exporter: RespanDatasetExporter,
+        *,
+        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
+    ) -> None:
+        self.exporter = exporter
+        self.shutdown_timeout = shutdown_timeout
+        self.batch = BatchSpanProcessor(
+            exporter,
+            max_queue_size=MAX_QUEUE_SIZE,
+            schedule_delay_millis=SCHEDULE_DELAY_MILLIS,
+            max_export_batch_size=BATCH_SIZE,
+        )
+        self._only_roots = exporter.settings.only_root_spans
+        self._shut = False
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        return None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        try:
+            if self._only_roots and not is_root(span):
+                return
+            if not has_dataset_content(span):
+                self.exporter.stats.add(skipped_spans=1)
+                return
+        except Exception as exc:
+            log_internal_error("DatasetSpanProcessor.on_end", exc)
+        self.batch.on_end(span)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        flushed = self.batch.force_flush(timeout_millis)
+        return self.exporter.force_flush(timeout_millis) and flushed
+
+    def shutdown(self) -> None:
+        if self._shut:
+            return
+        self._shut = True
+        timer = threading.Timer(self.shutdown_timeout, self.exporter.interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            self.batch.shutdown()  # type: ignore[no-untyped-call]
+        finally:
+            timer.cancel()
+
+
+class Respan:
+    """What ``configure()`` returns: flush, shut down, and read the delivery counters."""
+
+    def __init__(
+        self,
+        provider: TracerProvider,
+        exporter: RespanDatasetExporter | None,
+        processor: DatasetSpanProcessor | None,
+        options: dict[str, Any],
+    ) -> None:
+        self.provider = provider
+        self.exporter = exporter
+        self.processor = processor
+        self.options = options
+        self._closed = False
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters: exported, failed, dropped, spooled, skipped_spans, requests."""
+        return self.exporter.stats.snapshot() if self.exporter is not None else {}
+
+    def flush(self, timeout_seconds: float = 30.0) -> bool:
+        """Send everything finished so far; True when it all went out in time."""
+        if self.processor is None or self._closed:
+            return True
+        return self.processor.force_flush(int(timeout_seconds * 1000))
+
+    def shutdown(self) -> None:
+        """Flush within the shutdown bound and stop exporting. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.processor is not None:
+            self.processor.shutdown()
+
+    def __repr__(self) -> str:
+        return f"Respan(exporting={self.exporter is not None}, stats={self.stats})"
+
+
+_handles: weakref.WeakKeyDictionary[TracerProvider, Respan] = weakref.WeakKeyDictionary()
+_latest: Respan | None = None
+_configure_lock = threading.Lock()
+
+
+def configure(
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    dataset_id: str | None = None,
+    service_name: str | None = None,
+    tracer_provider: TracerProvider | None = None,
+    capture_content: bool | None = None,
+    redact_keys: Sequence[str] | None = None,
+    before_send: BeforeSend | None = None,
+    spool_dir: str | os.PathLike[str] | None = None,
+    only_root_spans: bool | None = None,
+    requests_per_minute: int | None = None,
+    shutdown_timeout: float | None = None,
+    **exporter_options: Any,
+) -> Respan:
+    """Set up dataset export in one call; every option falls back to ``RESPAN_*``.
+
+    Attaches to ``tracer_provider``, else to the global SDK provider when one is set,
+    else creates a provider (OS-entropy ids, ``service.name`` from ``service_name`` or
+    ``OTEL_SERVICE_NAME``) and sets it globally. Adds the propagation processor and a
+    batching dataset processor tuned for the API (500 spans per batch, 2 s delay,
+    20,000 queued). Idempotent per provider: a second call returns the first handle
+    and warns if its options differ. Without an API key it warns once; tracing works
+    and nothing is sent. With ``OTEL_SDK_DISABLED=true`` it does nothing.
+
+    Extra keyword options (``batch_size``, ``max_request_bytes``, ``export_timeout``,
+    ``request_timeout``, ``spool_max_bytes``, ``allow_insecure_http``) go to
+    :class:`~respan_otel.RespanDatasetExporter`.
+    """
+    global _latest
+    options = {
+        key: value
+        for key, value in {
+            "api_key": api_key,
+            "base_url": base_url,
+            "dataset_id": dataset_id,
+            "service_name": service_name,
+            "capture_content": capture_content,
+            "redact_keys": tuple(redact_keys) if redact_keys is not None else None,
+            "spool_dir": os.fspath(spool_dir) if spool_dir is not None else None,
+            "only_root_spans": only_root_spans,
+            "requests_per_minute": requests_per_minute,
+            "shutdown_timeout": shutdown_timeout,
+            **exporter_options,
+        }.items()
+        if value is not None
+    }
+    with _configure_lock:
+        if sdk_disabled():
+            logger.debug("respan_otel: OTEL_SDK_DISABLED=true; configure() does nothing")
+            provider = tracer_provider or TracerProvider()
+            return Respan(provider, None, None, options)
+        provider = tracer_provider or _provider_in_use(service_name)
+        existing = _handles.get(provider)
+        if existing is not None:
+            if existing.options != options:
+                logger.warning(
+                    "respan_otel: configure() was already called for this provider with "
+                    "other options; the first configuration stays in force"
+                )
+            _latest = existing
+            return existing
+
+        _apply_capture_settings(capture_content, redact_keys)
+        bound = _shutdown_bound(shutdown_timeout)
+        exporter: RespanDatasetExporter | None = None
+        processor: DatasetSpanProcessor | None = None
+        provider.add_span_processor(PropagationSpanProcessor())
+        if api_key or os.environ.get(ENV_API_KEY, "").strip():
+            exporter = RespanDatasetExporter(
+                api_key=api_key,
+                base_url=base_url,
+                dataset_id=dataset_id,
+                spool_dir=spool_dir,
+                only_root_spans=only_root_spans,
+                requests_per_minute=requests_per_minute,
+                before_send=before_send,
+                redact_keys=redact_keys,
+                **exporter_options,
+            )
+            processor = DatasetSpanProcessor(exporter, shutdown_timeout=bound)
+            provider.add_span_processor(processor)
+        else:
+            logger.warning(
+                "respan_otel: no API key (pass api_key= or set %s); spans are traced but "
+                "no dataset logs are sent",
+                ENV_API_KEY,
+            )
+        handle = Respan(provider, exporter, processor, options)
+        _handles[provider] = handle
+        _latest = handle
+        reset_tracer_cache()
+        if processor is not None:
+            atexit.register(_shutdown_at_exit, weakref.ref(handle))
+        return handle
+
+
+def _provider_in_use(service_name: str | None) -> TracerProvider:
+    current = otel_trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        return current
+    attributes = {SERVICE_NAME: service_name} if service_name else {}
+    provider = TracerProvider(
+        resource=Resource.create(attributes), id_generator=EntropyIdGenerator()
+    )
+    otel_trace.set_tracer_provider(provider)
+    if otel_trace.get_tracer_provider() is not provider:
+        # someone else's non-SDK provider is global; ours still works when passed around
+        logger.warning(
+            "respan_otel: the global tracer provider is not an SDK TracerProvider and "
+            "cannot be replaced; pass tracer_provider= to configure()"
+        )
+    return provider
+
+
+def _apply_capture_settings(capture: bool | None, redact_keys: Sequence[str] | None) -> None:
+    if capture is None and redact_keys is None:
+        return
+    base = CaptureSettings.from_env()
+    set_capture_settings(
+        CaptureSettings(
+            capture_content=base.capture_content if capture is None else bool(capture),
+            redact_keys=base.redact_keys if redact_keys is None else tuple(redact_keys),
+            max_field_bytes=base.max_field_bytes,
+            max_stream_items=base.max_stream_items,
+            disabled=base.disabled,
+        )
+    )
+
+
+def _shutdown_bound(given: float | None) -> float:
+    if given is not None:
+        if isinstance(given, bool) or not isinstance(given, (int, float)) or given <= 0:
+            raise ValueError(f"shutdown_timeout={given!r} must be a number of seconds > 0")
+        return float(given)
+    raw = os.environ.get(ENV_SHUTDOWN_TIMEOUT_SECONDS)
+    if raw is None or not raw.strip():
+        return DEFAULT_SHUTDOWN_TIMEOUT_SECONDS
+    return parse_float(ENV_SHUTDOWN_TIMEOUT_SECONDS, raw, minimum=0)
+
+
+def _shutdown_at_exit(reference: weakref.ref[Respan]) -> None:
+    handle = reference()
+    if handle is not None:
+        handle.shutdown()
+
+
+def flush(timeout_seconds: float = 30.0) -> bool:
+    """Flush what the last ``configure()`` set up; True if nothing was configured."""
+    return _latest.flush(timeout_seconds) if _latest is not None else True
+
+
+def shutdown() -> None:
+    """Shut down what the last ``configure()`` set up (bounded; idempotent)."""
+    if _latest is not None:
+        _latest.shutdown()
