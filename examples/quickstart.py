@@ -1,85 +1,167 @@
-"""A small traced workflow, printed as the spans respan-otel records.
+"""The offline quickstart: a traced LLM workflow becomes dataset logs, read back.
 
-Run it with ``python examples/quickstart.py``. Nothing leaves the machine: the spans go
-to an in-memory exporter and are printed as a table.
+Without ``RESPAN_API_KEY`` it starts a local Respan-compatible server in this process,
+so nothing leaves the machine. With the key set, it uses the real API (or
+``RESPAN_BASE_URL``). Run it with ``python examples/quickstart.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import os
+import uuid
 from collections.abc import Iterator
+from typing import Any
 
-from opentelemetry import trace as otel_trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-from respan_otel import PropagationSpanProcessor, propagate, span, trace, update_current_span
-
-exporter = InMemorySpanExporter()
-provider = TracerProvider()
-provider.add_span_processor(PropagationSpanProcessor())
-provider.add_span_processor(SimpleSpanProcessor(exporter))
-otel_trace.set_tracer_provider(provider)
+import respan_otel
+from respan_otel import RespanClient, propagate, span, trace, update_current_span
+from respan_otel.local import LocalRespan
 
 DOCS = {
-    "refunds": "Refunds are issued within 14 days of a return.",
-    "shipping": "Orders ship within 2 business days.",
+    "refund": "Refunds are issued within 14 days of receiving the return.",
+    "shipping": "Orders ship within 2 business days from our Berlin warehouse.",
+    "warranty": "Every device has a two-year warranty covering manufacturing defects.",
 }
 
 
 @trace(kind="retriever")
-def retrieve(question: str, top_k: int = 1) -> list[str]:
-    return [text for key, text in DOCS.items() if key in question.lower()][:top_k]
+def retrieve(question: str, top_k: int = 2) -> list[str]:
+    """Keyword retrieval standing in for a vector search."""
+    words = question.lower()
+    return [text for key, text in DOCS.items() if key in words][:top_k]
 
 
-@trace(kind="llm", metadata={"model": "tiny-local-model"})
+@trace(
+    kind="llm",
+    metadata={"model": "local-echo-1", "temperature": 0.0},
+    process_output="".join,  # record the streamed chunks as one text
+)
 def generate(question: str, context: list[str]) -> Iterator[str]:
-    answer = context[0] if context else "I don't know."
-    for word in answer.split():
+    """A streaming 'model': yields the answer word by word, then reports usage."""
+    answer = " ".join(context) if context else "Sorry, I could not find that in our docs."
+    words = answer.split()
+    for word in words:
         yield word + " "
-    update_current_span(metrics={"prompt_tokens": len(question.split()), "completion_tokens": 9})
+    update_current_span(
+        metrics={
+            "prompt_tokens": len(question.split()) + sum(len(c.split()) for c in context),
+            "completion_tokens": len(words),
+            "cost": 0.000002 * len(words),
+        }
+    )
 
 
 @trace(kind="guardrail")
-async def check_tone(text: str) -> bool:
-    await asyncio.sleep(0.01)
-    return "!" not in text
+async def moderate(text: str) -> dict[str, Any]:
+    """An async check, as a moderation API call would be."""
+    await asyncio.sleep(0.005)
+    flagged = "password" in text.lower()
+    return {"flagged": flagged, "categories": ["credentials"] if flagged else []}
 
 
 @trace(kind="workflow")
-def support_agent(question: str) -> str:
+def support_agent(question: str) -> dict[str, Any]:
+    """The end-to-end run that becomes one dataset log (its steps become logs too)."""
+    if not question.strip():
+        raise ValueError("empty question")
     with span("plan", kind="task", input={"question": question}) as step:
-        step.set_output("retrieve, then answer")
-    answer = "".join(generate(question, retrieve(question))).strip()
-    if not asyncio.run(check_tone(answer)):
-        raise ValueError("tone check failed")
-    return answer
+        step.set_output({"steps": ["retrieve", "generate", "moderate"]})
+    context = retrieve(question)
+    answer = "".join(generate(question, context)).strip()
+    verdict = asyncio.run(moderate(answer))
+    return {"answer": answer, "sources": len(context), "flagged": verdict["flagged"]}
+
+
+QUESTIONS = [
+    "How long does a refund take?",
+    "Is there a warranty, and when do you ship?",
+    "",  # fails: recorded as an error log
+]
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    columns = [("span", 14), ("type", 10), ("status", 6), ("input", 40), ("output", 36)]
+    print("  ".join(f"{name:<{width}}" for name, width in columns) + "  tokens  latency")
+    for row in rows:
+        cells = [str(row[name])[:width] for name, width in columns]
+        print(
+            "  ".join(f"{cell:<{width}}" for cell, (_, width) in zip(cells, columns, strict=True))
+            + f"  {row['tokens']:>6}  {row['latency']:>6.3f}s"
+        )
 
 
 def main() -> None:
-    with propagate(session_id="demo-session", customer_identifier="customer-42"):
-        support_agent("How do refunds work?")
-        with contextlib.suppress(ValueError):
-            support_agent("")
-        with contextlib.suppress(AttributeError):
-            support_agent(None)  # type: ignore[arg-type]
-
-    print(f"{'span':<16} {'kind':<10} {'status':<7} {'input':<44} output")
-    for finished in exporter.get_finished_spans():
-        attributes = finished.attributes or {}
-        raw_input = attributes.get("respan.input", "")
-        raw_output = attributes.get("respan.output", "")
-        status = finished.status.status_code.name
-        print(
-            f"{finished.name:<16} {attributes.get('respan.span.kind', ''):<10} {status:<7} "
-            f"{str(raw_input)[:43]:<44} {str(raw_output)[:40]}"
+    api_key = os.environ.get("RESPAN_API_KEY")
+    run_id = f"quickstart-{uuid.uuid4().hex[:8]}"
+    with contextlib.ExitStack() as stack:
+        if api_key:
+            base_url = os.environ.get("RESPAN_BASE_URL", "https://api.respan.ai")
+            where = base_url
+        else:
+            server = stack.enter_context(LocalRespan())
+            api_key, base_url = server.api_key, server.base_url
+            where = f"a local Respan-compatible server at {base_url}"
+        client = stack.enter_context(RespanClient(api_key=api_key, base_url=base_url))
+        dataset = client.datasets.get_or_create("respan-otel quickstart")
+        respan = respan_otel.configure(
+            api_key=api_key,
+            base_url=base_url,
+            dataset_id=dataset.id,
+            service_name="support-agent",
         )
-    root = next(s for s in exporter.get_finished_spans() if s.name == "support_agent")
-    print("\nsession on every span:", (root.attributes or {}).get("respan.session_id"))
-    print("a root span's input, parsed back:", json.loads(str(root.attributes["respan.input"])))
+
+        with propagate(custom_identifier=run_id, session_id="session-1", metadata={"app": "demo"}):
+            for question in QUESTIONS:
+                with contextlib.suppress(ValueError):
+                    support_agent(question)
+        respan.flush()
+
+        logs = list(
+            client.datasets.logs.iter(
+                dataset.id,
+                filters={"metadata__custom_identifier": {"operator": "", "value": run_id}},
+            )
+        )
+        first_seen: dict[str, str] = {}
+        for log in sorted(logs, key=lambda log: str(log.raw.get("start_time"))):
+            first_seen.setdefault(log.metadata.get("trace_id", ""), str(log.raw.get("start_time")))
+        logs.sort(
+            key=lambda log: (
+                first_seen[log.metadata.get("trace_id", "")],
+                str(log.raw.get("start_time")),
+            )
+        )
+        rows = [
+            {
+                "span": log.metadata.get("span_name", ""),
+                "type": log.metadata.get("log_type", ""),
+                "status": "error" if log.metadata.get("error_type") else "ok",
+                "input": _short(log.input),
+                "output": _short(log.output)
+                if log.metadata.get("error_type") is None
+                else log.metadata.get("error_message", ""),
+                "tokens": int(log.metrics.get("total_tokens", 0)),
+                "latency": float(log.metrics.get("latency", 0.0)),
+            }
+            for log in logs
+        ]
+        print(f"Stored {len(logs)} dataset logs in {dataset.name!r} on {where}:\n")
+        print_table(rows)
+        print(f"\nDelivery: {respan.stats}")
+        respan.shutdown()
+    if not os.environ.get("RESPAN_API_KEY"):
+        print(
+            "\nThis ran offline. To send to Respan, set RESPAN_API_KEY (and RESPAN_BASE_URL "
+            "if you use another host) and run it again."
+        )
+
+
+def _short(value: Any) -> str:
+    import json
+
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text.replace("\n", " ")
 
 
 if __name__ == "__main__":

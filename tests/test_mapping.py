@@ -63,6 +63,8 @@ def test_a_traced_call_becomes_a_complete_log(exporter):
     assert metrics["total_tokens"] == 15
     assert metrics["cost"] == 0.01
     assert metrics["latency"] == pytest.approx((source.end_time - source.start_time) / 1e9)
+    assert body["start_time"].endswith("Z")
+    assert body["timestamp"] >= body["start_time"]
     assert json.loads(json.dumps(body, allow_nan=False)) == body
 
 

@@ -4,7 +4,7 @@
 dataset log (the API's "unified format")::
 
     {"input": ..., "output": ..., "metadata": {...}, "metrics": {...},
-     "status_code": 200 | 500, "error_message": ...}
+     "start_time": ..., "timestamp": ..., "status_code": 200 | 500, "error_message": ...}
 
 Our own ``respan.*`` attributes come first; spans of other instrumentations are read by
 the precedence tables below (OpenTelemetry GenAI semantic conventions, including legacy
@@ -20,6 +20,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Final
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -162,6 +163,10 @@ def span_to_log(span: ReadableSpan, *, redactor: Redactor | None = None) -> Mapp
     metrics = _metrics(span, attributes)
     body["metadata"] = metadata
     body["metrics"] = metrics
+    if span.start_time is not None:
+        body["start_time"] = _iso(span.start_time)
+    if span.end_time is not None:
+        body["timestamp"] = _iso(span.end_time)
     if span.status.status_code is StatusCode.ERROR:
         body["status_code"] = 500
         body["error_message"] = metadata.get("error_message", "error")
@@ -343,6 +348,12 @@ def _metrics(span: ReadableSpan, attributes: Mapping[str, Any]) -> dict[str, Any
     if "total_tokens" not in metrics and {"prompt_tokens", "completion_tokens"} <= metrics.keys():
         metrics["total_tokens"] = metrics["prompt_tokens"] + metrics["completion_tokens"]
     return metrics
+
+
+def _iso(nanoseconds: int) -> str:
+    """An OTel timestamp as ISO 8601 UTC with microseconds, as Respan's log fields use."""
+    moment = datetime.fromtimestamp(nanoseconds / 1e9, tz=timezone.utc)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _number(value: object) -> int | float | None:
