@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 from collections import OrderedDict, namedtuple
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import pydantic
@@ -163,6 +164,9 @@ def test_answers_are_cached_and_cache_is_bounded() -> None:
     assert len(redactor.cache) <= 4096
     assert redactor.matches("api_key")
     assert not redactor.matches("max_tokens")
+    long_key = "x" * 1_000 + "_token"
+    assert redactor.matches(long_key)
+    assert long_key not in redactor.cache
 
 
 # Redaction applied by the serializer
@@ -171,7 +175,7 @@ def test_answers_are_cached_and_cache_is_bounded() -> None:
 class Hostile:
     """Records any attempt to look at it."""
 
-    touched: list[str] = []
+    touched: ClassVar[list[str]] = []
 
     def __repr__(self) -> str:
         Hostile.touched.append("repr")
@@ -342,3 +346,23 @@ def test_custom_key_set_through_get_redactor() -> None:
         "user": {"SSN": REDACTED, "name": "x"},
         "api_key": REDACTED,
     }
+
+
+def test_slow_path_masks_too() -> None:
+    value = {"when": dt.date(2024, 1, 1), "api_key": Hostile(), "inner": {"token": {1, 2}}}
+    assert json.loads(dumps(value, redactor=DEFAULTS)) == {
+        "when": "2024-01-01",
+        "api_key": REDACTED,
+        "inner": {"token": REDACTED},
+    }
+    assert Hostile.touched == []
+
+
+def test_redacted_output_is_identical_from_both_paths() -> None:
+    plain = {"a": 1, "password": "p", "nested": [{"secret": "s", "b": 2}]}
+    slow = {**plain, "extra": dt.date(2024, 1, 1)}
+    fast_result = json.loads(dumps(plain, redactor=DEFAULTS))
+    slow_result = json.loads(dumps(slow, redactor=DEFAULTS))
+    del slow_result["extra"]
+    assert fast_result == slow_result == to_jsonable(plain, redactor=DEFAULTS)
+    assert plain["password"] == "p"

@@ -16,10 +16,12 @@ Matching rules (all case-insensitive):
   configured key with its separators removed: ``api_key`` matches ``APIKEY``.
 * Nothing else matches. In particular a configured word never matches a longer word that
   merely contains it, so with the defaults ``max_tokens``, ``prompt_tokens``,
-  ``tokenizer`` and ``secretary`` are kept: token counts are data, not secrets.
+  ``tokenizer`` and ``secretary`` are kept: token counts are data, not secrets. Plurals
+  are longer words too: ``secrets`` and ``cookies`` are kept unless configured.
 
 Answers are cached per key string, so the keys seen on every traced call cost one dict
-lookup. The cache is bounded; when full it is cleared and refilled.
+lookup. The cache is bounded (4096 keys of up to 256 characters); when full it is
+cleared and refilled.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ REDACTED: Final = "[REDACTED]"
 _SEPARATORS: Final = re.compile(r"[\s_\-.]+")
 _CAMEL_BOUNDARY: Final = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _CACHE_LIMIT: Final = 4096
+_CACHED_KEY_LENGTH: Final = 256
 
 
 def split_words(key: str) -> tuple[str, ...]:
@@ -78,10 +81,11 @@ class Redactor:
         hit = self.cache.get(key)
         if hit is None:
             hit = self._decide(key)
-            cache = self.cache
-            if len(cache) >= _CACHE_LIMIT:
-                cache.clear()
-            cache[key] = hit
+            if len(key) <= _CACHED_KEY_LENGTH:
+                cache = self.cache
+                if len(cache) >= _CACHE_LIMIT:
+                    cache.clear()
+                cache[key] = hit
         return hit
 
     def _decide(self, key: str) -> bool:

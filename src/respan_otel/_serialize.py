@@ -1,55 +1,68 @@
 """Never-raising, bounded conversion of arbitrary Python values to JSON.
 
 Captured inputs and outputs can be anything a traced function receives or returns, so
-:func:`to_jsonable` and :func:`dumps` accept any object, never raise (``KeyboardInterrupt``
-and ``SystemExit`` still propagate), never consume iterators, generators, files or
-streams, and do a bounded amount of work: a depth cap, a cap on the number of values
-visited, and caps on string lengths.
+:func:`to_jsonable` and :func:`dumps` accept any object and never raise (only
+``KeyboardInterrupt``, ``SystemExit`` and other non-``Exception`` errors propagate). They
+never consume iterators, generators, files or streams; they read ordinary objects from
+their ``__dict__``, so properties and ``__getattr__`` do not run; and they do a bounded
+amount of work: a depth cap, a cap on the number of values visited, and caps on string
+lengths. Every call into user code (``repr``, ``str``, ``__iter__``, ``__len__``,
+``tolist``, field reads) is guarded.
 
 Conversions:
 
-* ``str``, ``int``, ``bool``, ``None`` and finite ``float`` are kept; ``NaN``, ``inf`` and
-  ``-inf`` become the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``; an ``int`` too
-  large to print becomes ``"<int of N bits>"``.
-* ``dict`` and any ``Mapping`` become objects; keys become strings (``None``, booleans and
-  numbers as JSON spells them, anything else through ``str``). ``list``, ``tuple``,
-  ``deque``, other sequences, sets and dict views become arrays; sets of strings or of
-  numbers are sorted. A ``namedtuple`` becomes an object of its fields.
-* ``bytes``, ``bytearray`` and ``memoryview`` become their UTF-8 text when they decode,
-  else ``{"_base64": "<standard base64>"}``; when cut short, that object also carries
+* ``str``, ``int``, ``bool``, ``None`` and finite ``float`` are kept (subclasses become the
+  plain type); ``NaN``, ``inf`` and ``-inf`` become ``"NaN"``, ``"Infinity"`` and
+  ``"-Infinity"``; an ``int`` too large to print becomes ``"<int of N bits>"``.
+* ``dict`` and any ``Mapping`` become objects. Keys become strings: ``None``, booleans and
+  numbers as JSON spells them, anything else through ``str`` (then ``repr``).
+* ``list``, ``tuple``, ``deque``, other sequences and dict views become arrays; ``set`` and
+  ``frozenset`` too, sorted when all items are strings or all are numbers. A
+  ``namedtuple`` becomes an object of its fields.
+* ``bytes``, ``bytearray`` and ``memoryview`` become their text when they are UTF-8, else
+  ``{"_base64": "<standard base64>"}``; when cut short that object also carries
   ``"_truncated": <bytes dropped>``.
-* ``datetime``, ``date`` and ``time`` become ISO 8601 strings; ``timedelta`` its seconds as
-  a float; ``UUID``, ``Decimal`` (exactly), paths and ``complex`` their ``str``; an
-  ``Enum`` its value.
-* Dataclasses, attrs classes, pydantic v2 and v1 models become objects of their fields,
-  read one attribute at a time (no ``asdict``/``model_dump``, whose cost is unbounded);
-  a pydantic root model becomes its root value. Pydantic ``SecretStr``/``SecretBytes``
-  become ``"[REDACTED]"``.
-* Numpy-like arrays (anything whose type has ``tolist``, ``dtype`` and ``shape``) become
-  nested arrays; only as many elements as the budget allows are converted, so a huge
-  array is never listed whole. Numpy scalars become their Python value via ``item()``.
+* ``datetime``, ``date`` and ``time`` become ISO 8601 strings; ``timedelta`` its seconds
+  as a float; ``UUID``, ``Decimal`` (exactly), paths and ``complex`` their ``str``; an
+  ``Enum`` member its value, converted in turn.
+* Dataclasses, attrs classes and pydantic v2 and v1 models become objects of their
+  fields (plus pydantic extras), read one attribute at a time rather than through
+  ``asdict``/``model_dump``/``dict()``, whose cost is unbounded; a root model becomes its
+  root value. Pydantic ``SecretStr``/``SecretBytes`` (matched by type name) become
+  ``"[REDACTED]"``.
+* Numpy-like arrays (types with ``tolist``, ``dtype`` and ``shape``) become nested arrays,
+  converting no more elements than the budget allows, so a huge array is never listed
+  whole; numpy-like scalars become their Python value through ``item()``.
 * Exceptions become ``{"type": "<qualified name>", "message": "<str(exc)>"}``; classes
   and functions their qualified name; modules ``"<module name>"``.
-* Generators, coroutines, iterators and file objects become a placeholder such as
-  ``"<generator object f at 0x...>"`` or ``"<iterator Cls>"`` and are not advanced.
-* Other objects with a ``__dict__`` become an object of their public instance attributes
-  (read from ``__dict__``, so properties and ``__getattr__`` never run); anything else
-  its ``repr``, or ``"<unrepresentable Cls>"`` when ``repr`` raises.
+* Generators, coroutines, async generators and file objects become their ``repr``, such
+  as ``"<generator object f at 0x...>"``; other iterators ``"<iterator Cls>"``.
+* Any other object with public instance attributes becomes an object of them, read from
+  its ``__dict__``; anything else its ``repr``, or ``"<unrepresentable Cls>"`` when that
+  raises.
 
 Markers:
 
-* a reference back to a value being converted: ``"<cycle>"``;
-* a container deeper than ``max_depth``: ``"<max depth exceeded: Cls>"``;
+* a reference back to a container being converted: ``"<cycle>"`` (shared references
+  that do not form a cycle are converted each time);
+* a container nested deeper than ``max_depth``: ``"<max depth exceeded: Cls>"``;
 * a string cut short: its head followed by ``"...[truncated N chars]"``;
-* a mapping cut short: an extra key ``"_truncated": N`` (keys dropped);
-* an array cut short: a last element ``{"_truncated": N}`` (items dropped);
-  ``N`` is ``true`` when the count is unknown (a user iterable stopped early or broke);
+* a mapping cut short: an extra key ``"_truncated": N``, the number of keys dropped (a
+  key of that name in the data is overwritten);
+* an array cut short: a last element ``{"_truncated": N}``, the number of items dropped;
+* ``N`` is ``true`` when the count is unknown: a user collection stopped early, raised
+  while being read, or changed size during the conversion;
 * a field whose read raised: ``"<unreadable: ExcType>"``;
-* when nothing sensible fits in the byte cap, :func:`dumps` returns
-  ``{"_truncated": true, "preview": "<head of the JSON text>"}``.
+* when :func:`dumps` cannot fit anything sensible in its byte cap:
+  ``{"_truncated": true, "preview": "<head of the JSON text>"}``;
+* if conversion fails outright (which the guards above should prevent):
+  ``"<unserializable Cls>"``.
 
 Redaction: when a mapping key or field name matches the :class:`Redactor`, the value is
-replaced by ``"[REDACTED]"`` before it is looked at.
+replaced by ``"[REDACTED]"`` without being looked at.
+
+:func:`dumps` also replaces lone surrogates with U+FFFD so its output always encodes to
+UTF-8; :func:`to_jsonable` leaves strings as they are.
 """
 
 from __future__ import annotations
@@ -652,7 +665,11 @@ class _Walker:
             return self.safe_repr(value)
         if _class_has(value, "__next__") or _class_has(value, "__anext__"):
             return f"<iterator {_type_name(value)}>"
-        if _class_has(value, "tolist") and _class_has(value, "dtype"):
+        if (
+            _class_has(value, "tolist")
+            and _class_has(value, "dtype")
+            and _class_has(value, "shape")
+        ):
             array = self.array(value, depth)
             if array is not _NOT_ARRAY:
                 return array
@@ -772,7 +789,7 @@ def to_jsonable(
         return _finalize(tree) if walker.cut else cast("JSONValue", tree)
     except Exception:
         _logger.debug("respan_otel: could not convert a %s", _type_name(value), exc_info=True)
-        return f"<unserializable {_type_name(value)[:200]}>"
+        return f"<unserializable {_type_name(value)[:50]}>"
 
 
 def _measure(text: str) -> tuple[str, int]:
@@ -790,34 +807,41 @@ def _node_budget(max_bytes: int) -> int:
     return max(1_024, min(max_bytes // 4, 131_072))
 
 
-def _plain(value: Any, budget: int, depth: int, redactor: Redactor | None) -> int:
+def _plain(
+    value: Any, budget: int, depth: int, redactor: Redactor | None, masked: list[str]
+) -> int:
     """``budget`` minus the values in ``value`` if it is JSON-ready as it stands, else -1.
 
-    JSON-ready: nested dicts (short ``str`` keys that the redactor does not match), lists
-    and tuples of short strings, bounded ints, finite floats, booleans and ``None``. The
-    depth and value counts are small, so cycles simply fail the check.
+    JSON-ready: nested dicts with short ``str`` keys, lists and tuples, holding short
+    strings, bounded ints, finite floats, booleans and ``None``. Values under keys the
+    redactor matches are not looked at; their keys are appended to ``masked``. The depth
+    and value counts are small, so a cycle simply fails the check.
     """
     if depth > 6:
         return -1
     if type(value) is dict:
-        items: Iterable[Any] = value.values()
         budget -= len(value)
         if budget < 0:
             return -1
         if redactor is None:
+            items: Iterable[Any] = value.values()
             for key in value:
                 if type(key) is not str or len(key) > _SHORT:
                     return -1
         else:
             known = redactor.cache.get
-            for key in value:
+            kept = []
+            for key, item in value.items():
                 if type(key) is not str or len(key) > _SHORT:
                     return -1
                 hit = known(key)
                 if hit is None:
                     hit = redactor.matches(key)
                 if hit:
-                    return -1
+                    masked.append(key)
+                else:
+                    kept.append(item)
+            items = kept
     elif type(value) is list or type(value) is tuple:
         items = value
         budget -= len(value)
@@ -837,12 +861,25 @@ def _plain(value: Any, budget: int, depth: int, redactor: Redactor | None) -> in
             if item - item != 0.0:
                 return -1
         elif t is dict or t is list or t is tuple:
-            budget = _plain(item, budget, depth + 1, redactor)
+            budget = _plain(item, budget, depth + 1, redactor, masked)
             if budget < 0:
                 return -1
         elif item is not None and t is not bool:
             return -1
     return budget
+
+
+def _masked(value: Any, redactor: Redactor) -> Any:
+    """A copy of a JSON-ready ``value`` with the values under matching keys replaced."""
+    if type(value) is dict:
+        known = redactor.cache.get
+        return {
+            key: REDACTED if known(key) or redactor.matches(key) else _masked(item, redactor)
+            for key, item in value.items()
+        }
+    if type(value) is list or type(value) is tuple:
+        return [_masked(item, redactor) for item in value]
+    return value
 
 
 def dumps(
@@ -857,14 +894,21 @@ def dumps(
     try:
         if redactor is not None and not redactor.keys:
             redactor = None
-        if _plain(value, 512, 0, redactor) >= 0:
-            text, size = _measure(_encode(value))
-            if size <= max_bytes:
-                return text
+        text, size = "", max_bytes + 1
+        try:
+            masked: list[str] = []
+            if _plain(value, 512, 0, redactor, masked) >= 0:
+                if masked and redactor is not None:
+                    value = _masked(value, redactor)
+                text, size = _measure(_encode(value))
+        except Exception:
+            text, size = "", max_bytes + 1
+        if size <= max_bytes:
+            return text
         return _dumps_bounded(value, max_bytes, redactor)
     except Exception:
         _logger.debug("respan_otel: could not serialize a %s", _type_name(value), exc_info=True)
-        return _encode(f"<unserializable {_type_name(value)[:200]}>")
+        return _encode(f"<unserializable {_type_name(value)[:50]}>")
 
 
 def _dumps_bounded(value: object, max_bytes: int, redactor: Redactor | None) -> str:
