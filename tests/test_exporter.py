@@ -409,3 +409,17 @@ def test_export_never_raises_even_when_mapping_breaks(route_spans):
 
     assert exporter.export([Broken()]).name in ("SUCCESS", "FAILURE")  # type: ignore[list-item]
     assert exporter.stats.snapshot()["dropped"] == 1
+
+
+def test_lone_surrogates_are_replaced_not_fatal(route_spans):
+    with FaultyServer(handler=bulk_ok) as server:
+        exporter = exporter_for(server.url, dataset_id=DATASET)
+        collecting = Collecting(exporter)
+        route_spans(collecting)
+        with span("odd text", input={"text": "bad \udc80 surrogate", "emoji": "\U0001f600"}):
+            pass
+        assert exporter.export(collecting.spans).name == "SUCCESS"
+        (request,) = server.requests
+    (log,) = request.json()["logs"]
+    assert log["input"]["text"] == "bad \ufffd surrogate"
+    assert log["input"]["emoji"] == "\U0001f600"

@@ -111,6 +111,10 @@ CONTENT_MARKERS: Final = (
 )
 """Any of these makes a span dataset content. Propagated ids alone do not."""
 
+NO_INPUT: Final = ""
+"""What a log carries as input when none was recorded: the API requires the field and
+refuses ``null``, and an empty string says "nothing recorded" without inventing data."""
+
 _FLAT_MESSAGE = re.compile(r"^(?P<index>\d+)\.(?:message\.)?(?P<field>role|content)$")
 
 
@@ -157,7 +161,7 @@ def span_to_log(span: ReadableSpan, *, redactor: Redactor | None = None) -> Mapp
     if output is not _MISSING:
         body["output"] = output
     if body["input"] is _MISSING:
-        body["input"] = None
+        body["input"] = NO_INPUT
 
     metadata = _metadata(span, attributes, foreign)
     metrics = _metrics(span, attributes)

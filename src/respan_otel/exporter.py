@@ -319,6 +319,7 @@ class RespanDatasetExporter(SpanExporter):
         for span in spans:
             try:
                 mapped = self._map(span)
+                encoded = _encode(mapped.body) if mapped is not None else b""
             except Exception as exc:
                 log_internal_error("mapping a span to a dataset log", exc)
                 self.stats.add(dropped=1)
@@ -334,7 +335,6 @@ class RespanDatasetExporter(SpanExporter):
                 )
                 self.stats.add(dropped=1)
                 continue
-            encoded = _encode(mapped.body)
             if len(encoded) > limit:
                 logger.warning(
                     "respan_otel: the log of span %016x is %d bytes, over the request cap "
@@ -632,12 +632,22 @@ def _chunks(logs: list[bytes], batch_size: int, max_bytes: int) -> Iterator[list
 
 
 def _encode(body: Mapping[str, Any]) -> bytes:
-    """Compact UTF-8 JSON; values standard JSON cannot hold go through the serializer."""
+    """Compact UTF-8 JSON; values standard JSON cannot hold go through the serializer.
+
+    Lone surrogates (which Python strings may hold and UTF-8 cannot) become U+FFFD.
+    """
     try:
         text = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError):
         text = json.dumps(to_jsonable(body), ensure_ascii=False, separators=(",", ":"))
-    return text.encode()
+    return _utf8(text)
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
 
 
 def _suppressed_context() -> otel_context.Context:
