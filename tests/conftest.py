@@ -11,38 +11,21 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from respan_otel import PropagationSpanProcessor
 from respan_otel._config import set_capture_settings
 from respan_otel._span import reset_tracer_cache
-
-
-class _Router(SpanProcessor):
-    """Hands finished spans to whatever processors the current test routed them to."""
-
-    def __init__(self) -> None:
-        self.targets: list[SpanProcessor] = []
-
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        for target in self.targets:
-            target.on_start(span, parent_context)
-
-    def on_end(self, span: ReadableSpan) -> None:
-        for target in self.targets:
-            target.on_end(span)
-
+from respan_otel.testing import router_for
 
 _EXPORTER = InMemorySpanExporter()
-_ROUTER = _Router()
 _PROVIDER = TracerProvider()
 _PROVIDER.add_span_processor(PropagationSpanProcessor())
 _PROVIDER.add_span_processor(SimpleSpanProcessor(_EXPORTER))
-_PROVIDER.add_span_processor(_ROUTER)
 trace.set_tracer_provider(_PROVIDER)
+_ROUTER = router_for(_PROVIDER)
 
 
 @pytest.fixture(autouse=True)
@@ -65,11 +48,11 @@ def route_spans() -> Iterator[Callable[[SpanProcessor], None]]:
 
     def add(processor: SpanProcessor) -> None:
         added.append(processor)
-        _ROUTER.targets.append(processor)
+        _ROUTER.add(processor)
 
     yield add
     for processor in added:
-        _ROUTER.targets.remove(processor)
+        _ROUTER.remove(processor)
 
 
 @pytest.fixture

@@ -29,10 +29,10 @@ from respan_otel._config import (
     set_capture_settings,
 )
 from respan_otel._log import log_internal_error, logger
-from respan_otel._mapping import has_dataset_content, is_root
+from respan_otel._mapping import BeforeSend, has_dataset_content, is_root
 from respan_otel._propagation import PropagationSpanProcessor
 from respan_otel._span import reset_tracer_cache
-from respan_otel.exporter import BeforeSend, RespanDatasetExporter
+from respan_otel.exporter import RespanDatasetExporter
 
 ENV_SHUTDOWN_TIMEOUT_SECONDS: Final = "RESPAN_SHUTDOWN_TIMEOUT_SECONDS"
 """Bound on the flush at exit and on ``shutdown()``. Default 15."""

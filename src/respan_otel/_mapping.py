@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Final
@@ -126,6 +126,39 @@ class MappedLog:
     body: dict[str, Any]
     trace_id: int
     span_id: int
+
+
+BeforeSend = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+"""Receives each log body; returns it (changed or not), or ``None`` to drop the log."""
+
+
+def select_log(
+    span: ReadableSpan,
+    *,
+    only_root_spans: bool = False,
+    redactor: Redactor | None = None,
+    before_send: BeforeSend | None = None,
+) -> tuple[MappedLog | None, str | None]:
+    """The log to export for ``span``, or ``None`` and why not.
+
+    Reasons: ``"not-root"`` and ``"no-content"`` (the span is not a log at all),
+    ``"before-send"`` (the hook dropped it), ``"before-send-type"`` (the hook returned
+    something other than a dict). An exception from the hook propagates: the caller
+    drops the log and reports it, so a masking hook can never be skipped.
+    """
+    if only_root_spans and not is_root(span):
+        return None, "not-root"
+    mapped = span_to_log(span, redactor=redactor)
+    if mapped is None:
+        return None, "no-content"
+    if before_send is None:
+        return mapped, None
+    body = before_send(mapped.body)
+    if body is None:
+        return None, "before-send"
+    if not isinstance(body, dict):
+        return None, "before-send-type"
+    return MappedLog(mapped.dataset, body, mapped.trace_id, mapped.span_id), None
 
 
 def has_dataset_content(span: ReadableSpan) -> bool:

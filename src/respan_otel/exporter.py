@@ -37,7 +37,7 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -56,14 +56,11 @@ from respan_otel._errors import (
     ServerError,
 )
 from respan_otel._log import log_internal_error, logger
-from respan_otel._mapping import MappedLog, is_root, span_to_log
+from respan_otel._mapping import BeforeSend, MappedLog, select_log
 from respan_otel._pacer import RequestPacer
 from respan_otel._redact import get_redactor
 from respan_otel._serialize import to_jsonable
 from respan_otel._spool import Spool, SpooledBatch
-
-BeforeSend = Callable[[dict[str, Any]], "dict[str, Any] | None"]
-"""Receives each log body; returns it (changed or not), or ``None`` to drop the log."""
 
 _UUID = re.compile(
     r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
@@ -349,31 +346,27 @@ class RespanDatasetExporter(SpanExporter):
         return batches
 
     def _map(self, span: ReadableSpan) -> MappedLog | None:
-        if self.settings.only_root_spans and not is_root(span):
-            return None
-        mapped = span_to_log(span, redactor=self._redactor)
-        if mapped is None:
-            self.stats.add(skipped_spans=1)
-            return None
-        if self._before_send is None:
-            return mapped
         try:
-            body = self._before_send(mapped.body)
+            mapped, reason = select_log(
+                span,
+                only_root_spans=self.settings.only_root_spans,
+                redactor=self._redactor,
+                before_send=self._before_send,
+            )
         except Exception as exc:
             log_internal_error("the before_send hook (the log was dropped)", exc)
             self.stats.add(dropped=1)
             return None
-        if body is None:
+        if reason == "no-content":
+            self.stats.add(skipped_spans=1)
+        elif reason == "before-send":
             self.stats.add(dropped=1)
-            return None
-        if not isinstance(body, dict):
+        elif reason == "before-send-type":
             self._warn_once(
-                "before-send-type",
-                "respan_otel: before_send must return a dict or None; the log was dropped",
+                reason, "respan_otel: before_send must return a dict or None; the log was dropped"
             )
             self.stats.add(dropped=1)
-            return None
-        return MappedLog(mapped.dataset, body, mapped.trace_id, mapped.span_id)
+        return mapped
 
     # -- delivery ---------------------------------------------------------------------------
 
