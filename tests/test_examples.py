@@ -10,10 +10,10 @@ from pathlib import Path
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def test_quickstart_round_trip_offline():
+def run_example(name: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RESPAN_", "OTEL_"))}
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "quickstart.py")],
+        [sys.executable, str(EXAMPLES / name)],
         capture_output=True,
         text=True,
         env=env,
@@ -21,6 +21,11 @@ def test_quickstart_round_trip_offline():
         check=False,
     )
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_quickstart_round_trip_offline():
+    result = run_example("quickstart.py")
     out = result.stdout
     assert "Stored 11 dataset logs in 'respan-otel quickstart'" in out
     assert out.count("support_agent") == 3
@@ -28,3 +33,16 @@ def test_quickstart_round_trip_offline():
     assert "'exported': 11, 'failed': 0, 'dropped': 0" in out
     assert "This ran offline" in out
     assert result.stderr == "", "nothing may be printed to stderr: all logging goes through logging"
+
+
+def test_existing_pipeline_keeps_its_exporter_and_adds_respan():
+    result = run_example("existing_pipeline.py")
+    out = result.stdout
+    assert "existing console exporter received 6 spans" in out
+    assert out.count("  explain_invoice\n") == 3
+    assert out.count("  db.load_invoice\n") == 3
+    assert "Respan dataset 'billing-bot runs' received 3 logs" in out
+    assert out.count("explain_invoice: ") == 3, "one log per run, none duplicated"
+    assert "db.load_invoice:" not in out, "a plain DB span is not dataset content"
+    assert "provider replaced: False" in out
+    assert result.stderr == ""
