@@ -7,7 +7,7 @@ covers the rest of the datasets API; :mod:`respan_otel.local` runs a compatible
 server offline.
 """
 
-from respan_otel._configure import Respan, configure, flush, shutdown
+from respan_otel._configure import Respan, configure, flush, flush_after, shutdown
 from respan_otel._decorator import trace
 from respan_otel._errors import (
     APIConnectionError,
@@ -50,6 +50,7 @@ __all__ = [
     "__version__",
     "configure",
     "flush",
+    "flush_after",
     "propagate",
     "shutdown",
     "span",

@@ -7,12 +7,15 @@ global provider. A second call is harmless: it returns the same handle and adds 
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import functools
+import inspect
 import os
 import threading
 import weakref
-from collections.abc import Sequence
-from typing import Any, Final
+from collections.abc import Callable, Sequence
+from typing import Any, Final, ParamSpec, TypeVar
 
 from opentelemetry import trace as otel_trace
 from opentelemetry.context import Context
@@ -33,6 +36,9 @@ from respan_otel._mapping import BeforeSend, has_dataset_content, is_root
 from respan_otel._propagation import PropagationSpanProcessor
 from respan_otel._span import reset_tracer_cache
 from respan_otel.exporter import RespanDatasetExporter
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 ENV_SHUTDOWN_TIMEOUT_SECONDS: Final = "RESPAN_SHUTDOWN_TIMEOUT_SECONDS"
 """Bound on the flush at exit and on ``shutdown()``. Default 15."""
@@ -318,3 +324,38 @@ def shutdown() -> None:
     """Shut down what the last ``configure()`` set up (bounded; idempotent)."""
     if _latest is not None:
         _latest.shutdown()
+
+
+def flush_after(func: Callable[P, R] | None = None, /, *, timeout_seconds: float = 10.0) -> Any:
+    """Flush after every call of ``func``: for serverless handlers and short jobs.
+
+    A process that is frozen or killed between invocations (AWS Lambda, Cloud Run jobs)
+    would otherwise keep its last spans in memory. Works on sync and async handlers;
+    for async ones the flush runs in a worker thread, so the event loop never blocks::
+
+        @respan_otel.flush_after
+        def handler(event, context): ...
+    """
+
+    def decorate(target: Callable[P, R]) -> Callable[P, R]:
+        if inspect.iscoroutinefunction(target):
+
+            @functools.wraps(target)
+            async def run_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+                try:
+                    return await target(*args, **kwargs)
+                finally:
+                    await asyncio.to_thread(flush, timeout_seconds)
+
+            return run_async  # type: ignore[return-value]
+
+        @functools.wraps(target)
+        def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return target(*args, **kwargs)
+            finally:
+                flush(timeout_seconds)
+
+        return run
+
+    return decorate if func is None else decorate(func)
