@@ -7,6 +7,7 @@ a span current, which is how context leaks show up.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -78,3 +79,23 @@ def by_name(spans: tuple[ReadableSpan, ...] | list[ReadableSpan], name: str) -> 
     found = [s for s in spans if s.name == name]
     assert len(found) == 1, f"expected one span named {name!r}, got {[s.name for s in spans]}"
     return found[0]
+
+
+def log_problems(records: list[logging.LogRecord]) -> list[str]:
+    """ERROR records (OTel's "Failed to detach context" among them) and internal errors."""
+    return [
+        f"{r.name}: {r.getMessage()}"
+        for r in records
+        if r.levelno >= logging.ERROR
+        or (r.name.startswith("respan_otel") and "internal error" in r.getMessage())
+    ]
+
+
+@pytest.fixture
+def no_context_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fails the test on any ERROR record (OTel's "Failed to detach context" among them)
+    or respan_otel internal error; use with ``pytest.mark.usefixtures``."""
+    caplog.set_level(logging.DEBUG, logger="opentelemetry.context")
+    caplog.set_level(logging.DEBUG, logger="respan_otel")
+    yield
+    assert log_problems(caplog.records) == []

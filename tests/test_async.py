@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import logging
 import time
 import traceback
 from typing import Any
@@ -20,7 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from respan_otel import span, trace
-from tests.conftest import by_name
+from tests.conftest import by_name, log_problems
 
 
 class BoomError(Exception):
@@ -31,22 +30,7 @@ BOOM_TYPE = f"{BoomError.__module__}.{BoomError.__qualname__}"
 CANCELLED_TYPE = "asyncio.exceptions.CancelledError"
 
 
-def log_problems(records: list[logging.LogRecord]) -> list[str]:
-    """ERROR records (OTel's "Failed to detach context" among them) and internal errors."""
-    return [
-        f"{r.name}: {r.getMessage()}"
-        for r in records
-        if r.levelno >= logging.ERROR
-        or (r.name.startswith("respan_otel") and "internal error" in r.getMessage())
-    ]
-
-
-@pytest.fixture(autouse=True)
-def no_context_errors(caplog: pytest.LogCaptureFixture):
-    caplog.set_level(logging.DEBUG, logger="opentelemetry.context")
-    caplog.set_level(logging.DEBUG, logger="respan_otel")
-    yield
-    assert log_problems(caplog.records) == []
+pytestmark = pytest.mark.usefixtures("no_context_errors")
 
 
 def output_of(s: ReadableSpan) -> Any:

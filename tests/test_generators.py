@@ -11,7 +11,6 @@ import gc
 import inspect
 import itertools
 import json
-import logging
 import threading
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +24,7 @@ from opentelemetry.trace import StatusCode
 
 from respan_otel import propagate, span, trace, update_current_span
 from respan_otel._config import CaptureSettings, set_capture_settings
-from tests.conftest import by_name
+from tests.conftest import by_name, log_problems
 
 
 class BoomError(Exception):
@@ -35,22 +34,7 @@ class BoomError(Exception):
 BOOM_TYPE = f"{BoomError.__module__}.{BoomError.__qualname__}"
 
 
-def log_problems(records: list[logging.LogRecord]) -> list[str]:
-    """ERROR records (OTel's "Failed to detach context" among them) and internal errors."""
-    return [
-        f"{r.name}: {r.getMessage()}"
-        for r in records
-        if r.levelno >= logging.ERROR
-        or (r.name.startswith("respan_otel") and "internal error" in r.getMessage())
-    ]
-
-
-@pytest.fixture(autouse=True)
-def no_context_errors(caplog: pytest.LogCaptureFixture):
-    caplog.set_level(logging.DEBUG, logger="opentelemetry.context")
-    caplog.set_level(logging.DEBUG, logger="respan_otel")
-    yield
-    assert log_problems(caplog.records) == []
+pytestmark = pytest.mark.usefixtures("no_context_errors")
 
 
 def output_of(s: ReadableSpan) -> Any:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import traceback
 from typing import Any
 
@@ -28,22 +27,7 @@ class BoomError(Exception):
 BOOM_TYPE = f"{BoomError.__module__}.{BoomError.__qualname__}"
 
 
-def log_problems(records: list[logging.LogRecord]) -> list[str]:
-    """ERROR records (OTel's "Failed to detach context" among them) and internal errors."""
-    return [
-        f"{r.name}: {r.getMessage()}"
-        for r in records
-        if r.levelno >= logging.ERROR
-        or (r.name.startswith("respan_otel") and "internal error" in r.getMessage())
-    ]
-
-
-@pytest.fixture(autouse=True)
-def no_context_errors(caplog: pytest.LogCaptureFixture):
-    caplog.set_level(logging.DEBUG, logger="opentelemetry.context")
-    caplog.set_level(logging.DEBUG, logger="respan_otel")
-    yield
-    assert log_problems(caplog.records) == []
+pytestmark = pytest.mark.usefixtures("no_context_errors")
 
 
 def parent_id(s: ReadableSpan) -> int | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
-import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -22,23 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from respan_otel import ContextThreadPoolExecutor, propagate, span, trace, wrap_context
 from tests.conftest import by_name
 
-
-def log_problems(records: list[logging.LogRecord]) -> list[str]:
-    """ERROR records (OTel's "Failed to detach context" among them) and internal errors."""
-    return [
-        f"{r.name}: {r.getMessage()}"
-        for r in records
-        if r.levelno >= logging.ERROR
-        or (r.name.startswith("respan_otel") and "internal error" in r.getMessage())
-    ]
-
-
-@pytest.fixture(autouse=True)
-def no_context_errors(caplog: pytest.LogCaptureFixture):
-    caplog.set_level(logging.DEBUG, logger="opentelemetry.context")
-    caplog.set_level(logging.DEBUG, logger="respan_otel")
-    yield
-    assert log_problems(caplog.records) == []
+pytestmark = pytest.mark.usefixtures("no_context_errors")
 
 
 def parent_id(s: ReadableSpan) -> int | None:

@@ -191,6 +191,25 @@ class _Resource:
     def __init__(self, transport: HTTPTransport) -> None:
         self._http = transport
 
+    def _list_all(
+        self,
+        path: str,
+        filters: Mapping[str, object] | None,
+        page_size: int,
+        sort_by: str | None,
+    ) -> Iterator[Mapping[str, Any]]:
+        """Every item of a list endpoint (``POST .../list/``), fetched page by page."""
+        _page_size(page_size)
+        _sort_by(sort_by)
+        normalized = _filters("filters", filters)
+        body: dict[str, Any] = {} if normalized is None else {"filters": normalized}
+
+        def fetch(page: int) -> Any:
+            params = {"page": page, "page_size": page_size, "sort_by": sort_by}
+            return self._http.request("POST", path, params=params, body=body, idempotent=True)
+
+        return _paginate(fetch, path)
+
 
 class DatasetLogs(_Resource):
     """The rows of datasets: ``client.datasets.logs``."""
@@ -503,17 +522,8 @@ class Datasets(_Resource):
         sort_by: str | None = None,
     ) -> Iterator[Dataset]:
         """Every dataset (matching ``filters``), fetching pages lazily as iteration goes."""
-        _page_size(page_size)
-        _sort_by(sort_by)
-        normalized = _filters("filters", filters)
-        body: dict[str, Any] = {} if normalized is None else {"filters": normalized}
-        path = "/api/datasets/list/"
-
-        def fetch(page: int) -> Any:
-            params = {"page": page, "page_size": page_size, "sort_by": sort_by}
-            return self._http.request("POST", path, params=params, body=body, idempotent=True)
-
-        return (Dataset.from_api(item) for item in _paginate(fetch, path))
+        items = self._list_all("/api/datasets/list/", filters, page_size, sort_by)
+        return (Dataset.from_api(item) for item in items)
 
     def get(self, dataset_id: str) -> Dataset:
         """One dataset by id."""
@@ -667,17 +677,8 @@ class Experiments(_Resource):
         sort_by: str | None = None,
     ) -> Iterator[Experiment]:
         """Every experiment (matching ``filters``), fetching pages lazily."""
-        _page_size(page_size)
-        _sort_by(sort_by)
-        normalized = _filters("filters", filters)
-        body: dict[str, Any] = {} if normalized is None else {"filters": normalized}
-        path = "/api/v2/experiments/list/"
-
-        def fetch(page: int) -> Any:
-            params = {"page": page, "page_size": page_size, "sort_by": sort_by}
-            return self._http.request("POST", path, params=params, body=body, idempotent=True)
-
-        return (Experiment.from_api(item) for item in _paginate(fetch, path))
+        items = self._list_all("/api/v2/experiments/list/", filters, page_size, sort_by)
+        return (Experiment.from_api(item) for item in items)
 
 
 class RespanClient:
