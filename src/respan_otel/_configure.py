@@ -13,6 +13,7 @@ import functools
 import inspect
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Final, ParamSpec, TypeVar
@@ -25,7 +26,6 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 from respan_otel._config import (
-    ENV_API_KEY,
     CaptureSettings,
     parse_float,
     sdk_disabled,
@@ -72,8 +72,8 @@ class EntropyIdGenerator(IdGenerator):
 
 class DatasetSpanProcessor(SpanProcessor):
     """Passes only spans with dataset content to a ``BatchSpanProcessor``, and bounds its
-    shutdown: when the time is up, the exporter's waits are cut short and what it still
-    holds is spooled (or counted)."""
+    flush and shutdown: the exporter gets a deadline, and what it cannot send by then is
+    spooled (or counted)."""
 
     def __init__(
         self,
@@ -91,6 +91,7 @@ class DatasetSpanProcessor(SpanProcessor):
         )
         self._only_roots = exporter.settings.only_root_spans
         self._shut = False
+        self._warned_late = False
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         return None
@@ -102,25 +103,52 @@ class DatasetSpanProcessor(SpanProcessor):
             if not has_dataset_content(span):
                 self.exporter.stats.add(skipped_spans=1)
                 return
+            if self._shut:
+                self.exporter.stats.add(dropped=1)
+                if not self._warned_late:
+                    self._warned_late = True
+                    logger.warning(
+                        "respan_otel: a span ended after shutdown(); it is not exported "
+                        "(counted as dropped)"
+                    )
+                return
         except Exception as exc:
             log_internal_error("DatasetSpanProcessor.on_end", exc)
         self.batch.on_end(span)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        flushed = self.batch.force_flush(timeout_millis)
-        return self.exporter.force_flush(timeout_millis) and flushed
+        """Export everything finished so far, within ``timeout_millis``.
+
+        True only if it all went out: nothing newly failed, dropped or spooled, and the
+        spool (if any) is empty afterwards.
+        """
+        if self._shut:
+            return True
+        exporter = self.exporter
+        before = exporter.stats.snapshot()
+        started = time.monotonic()
+        with exporter.bounded(timeout_millis / 1000):
+            self.batch.force_flush(timeout_millis)
+            left = max(0, int(timeout_millis - (time.monotonic() - started) * 1000))
+            spool_empty = exporter.force_flush(left)
+        after = exporter.stats.snapshot()
+        return spool_empty and all(after[k] == before[k] for k in ("failed", "dropped", "spooled"))
 
     def shutdown(self) -> None:
+        """Export what is queued within the shutdown bound, then stop.
+
+        No thread is started here: this runs at interpreter exit, where some Python
+        versions refuse new threads. The bound reaches the exporter as a deadline.
+        """
         if self._shut:
             return
         self._shut = True
-        timer = threading.Timer(self.shutdown_timeout, self.exporter.interrupt)
-        timer.daemon = True
-        timer.start()
-        try:
+        self.exporter.limit_to(self.shutdown_timeout)
+        inner = getattr(self.batch, "_batch_processor", None)
+        if inner is not None and hasattr(inner, "shutdown"):
+            inner.shutdown(timeout_millis=int(self.shutdown_timeout * 1000))
+        else:
             self.batch.shutdown()  # type: ignore[no-untyped-call]
-        finally:
-            timer.cancel()
 
 
 class Respan:
@@ -138,6 +166,11 @@ class Respan:
         self.processor = processor
         self.options = options
         self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`shutdown` was called; ``configure()`` then sets up anew."""
+        return self._closed
 
     @property
     def stats(self) -> dict[str, int]:
@@ -162,7 +195,20 @@ class Respan:
         return f"Respan(exporting={self.exporter is not None}, stats={self.stats})"
 
 
+EXPORTER_OPTIONS: Final = frozenset(
+    {
+        "batch_size",
+        "max_request_bytes",
+        "export_timeout",
+        "request_timeout",
+        "spool_max_bytes",
+        "allow_insecure_http",
+    }
+)
+"""Extra keyword options ``configure()`` passes on to the exporter."""
+
 _handles: weakref.WeakKeyDictionary[TracerProvider, Respan] = weakref.WeakKeyDictionary()
+_propagating: weakref.WeakKeyDictionary[TracerProvider, bool] = weakref.WeakKeyDictionary()
 _latest: Respan | None = None
 _configure_lock = threading.Lock()
 
@@ -211,18 +257,21 @@ def configure(
             "only_root_spans": only_root_spans,
             "requests_per_minute": requests_per_minute,
             "shutdown_timeout": shutdown_timeout,
+            "before_send": before_send,
             **exporter_options,
         }.items()
         if value is not None
     }
+    unknown = sorted(set(exporter_options) - EXPORTER_OPTIONS)
+    if unknown:
+        raise TypeError(f"configure() got unknown options: {', '.join(unknown)}")
     with _configure_lock:
         if sdk_disabled():
             logger.debug("respan_otel: OTEL_SDK_DISABLED=true; configure() does nothing")
-            provider = tracer_provider or TracerProvider()
-            return Respan(provider, None, None, options)
-        provider = tracer_provider or _provider_in_use(service_name)
-        existing = _handles.get(provider)
-        if existing is not None:
+            return Respan(tracer_provider or TracerProvider(), None, None, options)
+        in_use = tracer_provider or otel_trace.get_tracer_provider()
+        existing = _handles.get(in_use) if isinstance(in_use, TracerProvider) else None
+        if existing is not None and not existing.closed:
             if existing.options != options:
                 logger.warning(
                     "respan_otel: configure() was already called for this provider with "
@@ -231,32 +280,41 @@ def configure(
             _latest = existing
             return existing
 
-        _apply_capture_settings(capture_content, redact_keys)
+        # Build (and so validate) everything before touching any provider, so a bad
+        # option fails here, with or without an API key, and changes nothing.
         bound = _shutdown_bound(shutdown_timeout)
-        exporter: RespanDatasetExporter | None = None
-        processor: DatasetSpanProcessor | None = None
-        provider.add_span_processor(PropagationSpanProcessor())
-        if api_key or os.environ.get(ENV_API_KEY, "").strip():
-            exporter = RespanDatasetExporter(
-                api_key=api_key,
-                base_url=base_url,
-                dataset_id=dataset_id,
-                spool_dir=spool_dir,
-                only_root_spans=only_root_spans,
-                requests_per_minute=requests_per_minute,
-                before_send=before_send,
-                redact_keys=redact_keys,
-                **exporter_options,
-            )
-            processor = DatasetSpanProcessor(exporter, shutdown_timeout=bound)
-            provider.add_span_processor(processor)
-        else:
+        exporter = RespanDatasetExporter(
+            api_key=api_key,
+            base_url=base_url,
+            dataset_id=dataset_id,
+            spool_dir=spool_dir,
+            only_root_spans=only_root_spans,
+            requests_per_minute=requests_per_minute,
+            before_send=before_send,
+            redact_keys=redact_keys,
+            **exporter_options,
+        )
+        processor = (
+            DatasetSpanProcessor(exporter, shutdown_timeout=bound) if exporter.sending else None
+        )
+        capture = _capture_settings(capture_content, redact_keys)
+
+        provider = tracer_provider or _provider_in_use(service_name)
+        if service_name and provider.resource.attributes.get(SERVICE_NAME) != service_name:
             logger.warning(
-                "respan_otel: no API key (pass api_key= or set %s); spans are traced but "
-                "no dataset logs are sent",
-                ENV_API_KEY,
+                "respan_otel: configure(service_name=%r) is ignored: the tracer provider in "
+                "use already has service.name %r",
+                service_name,
+                provider.resource.attributes.get(SERVICE_NAME),
             )
-        handle = Respan(provider, exporter, processor, options)
+        if capture is not None:
+            set_capture_settings(capture)
+        if provider not in _propagating:
+            provider.add_span_processor(PropagationSpanProcessor())
+            _propagating[provider] = True
+        if processor is not None:
+            provider.add_span_processor(processor)
+        handle = Respan(provider, exporter if processor else None, processor, options)
         _handles[provider] = handle
         _latest = handle
         reset_tracer_cache()
@@ -283,18 +341,19 @@ def _provider_in_use(service_name: str | None) -> TracerProvider:
     return provider
 
 
-def _apply_capture_settings(capture: bool | None, redact_keys: Sequence[str] | None) -> None:
+def _capture_settings(
+    capture: bool | None, redact_keys: Sequence[str] | None
+) -> CaptureSettings | None:
+    """Capture settings with the arguments applied, or ``None`` when none were given."""
     if capture is None and redact_keys is None:
-        return
+        return None
     base = CaptureSettings.from_env()
-    set_capture_settings(
-        CaptureSettings(
-            capture_content=base.capture_content if capture is None else bool(capture),
-            redact_keys=base.redact_keys if redact_keys is None else tuple(redact_keys),
-            max_field_bytes=base.max_field_bytes,
-            max_stream_items=base.max_stream_items,
-            disabled=base.disabled,
-        )
+    return CaptureSettings(
+        capture_content=base.capture_content if capture is None else bool(capture),
+        redact_keys=base.redact_keys if redact_keys is None else tuple(redact_keys),
+        max_field_bytes=base.max_field_bytes,
+        max_stream_items=base.max_stream_items,
+        disabled=base.disabled,
     )
 
 

@@ -257,6 +257,7 @@ class HTTPTransport:
         self.max_retry_wait = max_retry_wait
         self._lock = threading.Lock()
         self._closed = False
+        self._fork_callbacks: list[Callable[[], None]] = []
         self._session = self._new_session()
         with _live_lock:
             _live.add(self)
@@ -272,12 +273,22 @@ class HTTPTransport:
         session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         return session
 
+    def on_fork(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` in a forked child, after the session is replaced.
+
+        For locks of objects built on this transport: one held by another thread at the
+        moment of the fork would otherwise stay held forever in the child.
+        """
+        self._fork_callbacks.append(callback)
+
     def _reset_after_fork(self) -> None:
         # The parent's pooled sockets must not be shared; drop them without closing,
         # since closing could disturb the parent's connections.
         self._lock = threading.Lock()
         if not self._closed:
             self._session = self._new_session()
+        for callback in self._fork_callbacks:
+            callback()
 
     @property
     def closed(self) -> bool:

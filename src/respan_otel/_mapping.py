@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -38,7 +37,13 @@ OUTPUT_KEYS: Final = ("gen_ai.output.messages", "output.value", "traceloop.entit
 INPUT_FLAT_PREFIXES: Final = ("llm.input_messages.", "gen_ai.prompt.")
 OUTPUT_FLAT_PREFIXES: Final = ("llm.output_messages.", "gen_ai.completion.")
 
-MODEL_KEYS: Final = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
+MODEL_KEYS: Final = (
+    "gen_ai.response.model",
+    "llm.response.model_name",
+    "gen_ai.request.model",
+    "llm.request.model_name",
+    "llm.model_name",
+)
 PROVIDER_KEYS: Final = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
 
 METRIC_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
@@ -52,7 +57,11 @@ METRIC_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
         "llm.token_count.completion",
         "gen_ai.usage.completion_tokens",
     ),
-    "total_tokens": ("llm.token_count.total", "llm.usage.total_tokens"),
+    "total_tokens": (
+        "llm.token_count.total",
+        "llm.usage.total_tokens",
+        "gen_ai.usage.total_tokens",
+    ),
     "cost": ("llm.cost.total", "gen_ai.usage.cost"),
 }
 
@@ -86,6 +95,12 @@ OPENINFERENCE_KINDS: Final[Mapping[str, str]] = {
     "GUARDRAIL": "guardrail",
     "EVALUATOR": "evaluator",
 }
+TRACELOOP_REQUEST_KINDS: Final[Mapping[str, str]] = {
+    "chat": "llm",
+    "completion": "llm",
+    "embedding": "embedding",
+    "rerank": "retriever",
+}
 GENAI_OPERATION_KINDS: Final[Mapping[str, str]] = {
     "chat": "llm",
     "generate_content": "llm",
@@ -105,6 +120,7 @@ CONTENT_MARKERS: Final = (
     "gen_ai.operation.name",
     "openinference.span.kind",
     "traceloop.span.kind",
+    "llm.request.type",
     "respan.entity.log_type",
     *INPUT_KEYS,
     *OUTPUT_KEYS,
@@ -114,8 +130,6 @@ CONTENT_MARKERS: Final = (
 NO_INPUT: Final = ""
 """What a log carries as input when none was recorded: the API requires the field and
 refuses ``null``, and an empty string says "nothing recorded" without inventing data."""
-
-_FLAT_MESSAGE = re.compile(r"^(?P<index>\d+)\.(?:message\.)?(?P<field>role|content)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,15 +294,43 @@ class _Foreign:
         return _MISSING
 
     def flat_messages(self, prefix: str) -> list[dict[str, Any]]:
-        """``llm.input_messages.0.message.role`` style attributes, gathered into a list."""
-        found: dict[int, dict[str, Any]] = {}
+        """Flattened message attributes, gathered back into a list of messages.
+
+        ``llm.input_messages.0.message.role`` gives ``[{"role": ...}]``; deeper keys
+        nest: ``...0.message.tool_calls.1.tool_call.function.name`` becomes
+        ``tool_calls[1]["function"]["name"]`` and ``...0.message.contents.0.
+        message_content.text`` becomes ``contents[0]["text"]``.
+        """
+        root: dict[Any, Any] = {}
         for key, value in self.attributes.items():
             if not key.startswith(prefix):
                 continue
-            match = _FLAT_MESSAGE.match(key[len(prefix) :])
-            if match:
-                found.setdefault(int(match["index"]), {})[match["field"]] = value
-        return [found[index] for index in sorted(found)]
+            path = [part for part in key[len(prefix) :].split(".") if part not in _WRAPPERS]
+            if len(path) < 2 or not path[0].isdigit():
+                continue
+            node = root
+            for part in path[:-1]:
+                step: Any = int(part) if part.isdigit() else part
+                child = node.setdefault(step, {})
+                if not isinstance(child, dict):
+                    break
+                node = child
+            else:
+                node[path[-1]] = value
+        return [_as_lists(root[index]) for index in sorted(root)]
+
+
+_WRAPPERS: Final = frozenset({"message", "tool_call", "message_content"})
+"""Name segments that only wrap the fields of a flattened message."""
+
+
+def _as_lists(node: Any) -> Any:
+    """Dicts keyed 0..n (from flattened indices) become lists, recursively."""
+    if not isinstance(node, dict):
+        return node
+    if node and all(isinstance(key, int) for key in node):
+        return [_as_lists(node[key]) for key in sorted(node)]
+    return {str(key): _as_lists(value) for key, value in node.items()}
 
 
 def _log_type(attributes: Mapping[str, Any]) -> str:
@@ -301,6 +343,9 @@ def _log_type(attributes: Mapping[str, Any]) -> str:
     traceloop = attributes.get("traceloop.span.kind")
     if isinstance(traceloop, str) and traceloop in ("workflow", "task", "agent", "tool"):
         return traceloop
+    request_type = attributes.get("llm.request.type")
+    if isinstance(request_type, str) and request_type in TRACELOOP_REQUEST_KINDS:
+        return TRACELOOP_REQUEST_KINDS[request_type]
     operation = attributes.get("gen_ai.operation.name")
     if isinstance(operation, str):
         return GENAI_OPERATION_KINDS.get(operation, "custom")

@@ -14,7 +14,9 @@ from typing import Final
 
 WINDOW_SECONDS: Final = 60.0
 MARGIN_SECONDS: Final = 0.25
-"""Slack added to the window, so clock skew with the server never costs a 429."""
+"""Slack added to every window: the pacer stamps a request when it leaves, the server
+when it arrives, so without it a slow connect could land one request too many in the
+server's window."""
 
 
 class RequestPacer:
@@ -22,7 +24,7 @@ class RequestPacer:
 
     def __init__(self, requests_per_minute: int, *, window: float = WINDOW_SECONDS) -> None:
         self.limit = requests_per_minute
-        self.window = window + MARGIN_SECONDS if window == WINDOW_SECONDS else window
+        self.window = window + MARGIN_SECONDS
         self._sent: deque[float] = deque()
         self._lock = threading.Lock()
 

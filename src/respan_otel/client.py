@@ -460,6 +460,10 @@ class Datasets(_Resource):
         super().__init__(transport)
         self.logs = DatasetLogs(transport)
         self._get_or_create_lock = threading.Lock()
+        transport.on_fork(self._renew_lock)
+
+    def _renew_lock(self) -> None:
+        self._get_or_create_lock = threading.Lock()
 
     def create(
         self,

@@ -30,7 +30,9 @@ What one ``export()`` call does, within one deadline (``RESPAN_EXPORT_TIMEOUT_SE
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import random
 import re
@@ -55,6 +57,7 @@ from respan_otel._errors import (
     RespanError,
     ServerError,
 )
+from respan_otel._http import normalize_base_url
 from respan_otel._log import log_internal_error, logger
 from respan_otel._mapping import BeforeSend, MappedLog, select_log
 from respan_otel._pacer import RequestPacer
@@ -205,6 +208,8 @@ class RespanDatasetExporter(SpanExporter):
         self._redactor = get_redactor(settings.redact_keys)
         self._stop = threading.Event()
         self._closed = False
+        self._cap = math.inf
+        self._in_flight = 0
         self._lock = threading.Lock()
         self._dataset_ids: dict[str, str] = {}
         self._pacer = RequestPacer(settings.requests_per_minute)
@@ -216,9 +221,11 @@ class RespanDatasetExporter(SpanExporter):
         self._down_until = 0.0
         self._warned: set[str] = set()
         self._client: Any = None
+        normalize_base_url(settings.base_url, allow_insecure_http=allow_insecure_http)
         if settings.api_key is None:
             logger.warning(
-                "respan_otel: RESPAN_API_KEY is not set; tracing works but no dataset logs are sent"
+                "respan_otel: no API key (pass api_key= or set RESPAN_API_KEY); tracing "
+                "works but no dataset logs are sent"
             )
         else:
             from respan_otel.client import RespanClient
@@ -235,6 +242,11 @@ class RespanDatasetExporter(SpanExporter):
     def __repr__(self) -> str:
         return f"RespanDatasetExporter({self.settings!r})"
 
+    @property
+    def sending(self) -> bool:
+        """Whether logs are sent at all (an API key was given)."""
+        return self._client is not None
+
     # -- the SpanExporter interface ------------------------------------------------------
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -246,6 +258,7 @@ class RespanDatasetExporter(SpanExporter):
         try:
             with self._lock:
                 deadline = time.monotonic() + self.settings.export_timeout
+                self._in_flight = len(spans)
                 batches = self._prepare(spans)
                 if self._client is None:
                     self.stats.add(dropped=sum(len(logs) for logs in batches.values()))
@@ -259,6 +272,7 @@ class RespanDatasetExporter(SpanExporter):
             log_internal_error("RespanDatasetExporter.export", exc)
             return SpanExportResult.FAILURE
         finally:
+            self._in_flight = 0
             otel_context.detach(token)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
@@ -280,26 +294,51 @@ class RespanDatasetExporter(SpanExporter):
         finally:
             otel_context.detach(token)
 
-    def interrupt(self) -> None:
-        """Cut every wait short from now on: what is not sent at once is spooled or counted.
+    def limit_to(self, seconds: float) -> None:
+        """From now on, no wait or request runs past ``seconds`` from now.
 
-        Used to bound a shutdown; :meth:`shutdown` calls it too.
+        A shutdown calls this first, so the final export tries what it can within the
+        bound and spools or counts the rest, with no thread started at exit.
         """
-        self._stop.set()
+        self._cap = min(self._cap, time.monotonic() + seconds)
+
+    @contextlib.contextmanager
+    def bounded(self, seconds: float) -> Iterator[None]:
+        """Within the block, no wait or request runs past ``seconds`` from now."""
+        previous = self._cap
+        self._cap = min(previous, time.monotonic() + seconds)
+        try:
+            yield
+        finally:
+            self._cap = previous
+
+    def _effective(self, deadline: float) -> float:
+        return min(deadline, self._cap)
 
     def shutdown(self, timeout_millis: int = 30_000) -> None:
-        """Stop: cut waits short, let a running export spool what it holds, close."""
+        """Stop: cut waits short, let a running export spool what it holds, close.
+
+        An export still running when ``timeout_millis`` is up is left to finish on its
+        own; its logs are counted as dropped (the process is usually exiting).
+        """
         if self._closed:
             return
         self._closed = True
         self._stop.set()
-        acquired = self._lock.acquire(timeout=max(0.0, timeout_millis / 1000))
-        try:
-            if self._client is not None:
-                self._client.close()
-        finally:
-            if acquired:
+        if self._lock.acquire(timeout=max(0.0, timeout_millis / 1000)):
+            try:
+                if self._client is not None:
+                    self._client.close()
+            finally:
                 self._lock.release()
+        else:
+            stuck = self._in_flight
+            self.stats.add(dropped=stuck)
+            logger.warning(
+                "respan_otel: an export was still running at shutdown; its %d spans are "
+                "counted as dropped",
+                stuck,
+            )
         counts = self.stats.snapshot()
         summary = ", ".join(f"{name} {value}" for name, value in counts.items())
         if counts["failed"] or counts["dropped"]:
@@ -479,9 +518,10 @@ class RespanDatasetExporter(SpanExporter):
         while True:
             if self._stop.is_set():
                 raise _GiveUpError("shutting down", keep=True)
-            if not self._pacer.acquire(deadline=deadline, stop=self._stop):
+            limit = self._effective(deadline)
+            if not self._pacer.acquire(deadline=limit, stop=self._stop):
                 raise _GiveUpError("export deadline reached while pacing", keep=True)
-            remaining = deadline - time.monotonic()
+            remaining = limit - time.monotonic()
             if remaining <= 0:
                 raise _GiveUpError("export deadline reached", keep=True)
             self.stats.add(requests=1)
@@ -498,7 +538,7 @@ class RespanDatasetExporter(SpanExporter):
                 if isinstance(exc, RateLimitError) and exc.retry_after:
                     self._pacer.note_rate_limited(exc.retry_after)
                 delay = _backoff(attempt, exc.retry_after)
-                if time.monotonic() + delay >= deadline:
+                if time.monotonic() + delay >= self._effective(deadline):
                     self._mark_down(exc)
                     raise _GiveUpError(f"{exc}; no time left to retry", keep=True) from None
                 logger.info("respan_otel: %s; retrying in %.1f s", exc, delay)
