@@ -383,7 +383,7 @@ def test_the_key_never_reaches_the_log(route_spans, caplog):
         ({"batch_size": 0}, "batch_size=0 must be between 1 and 500"),
         ({"batch_size": 501}, "batch_size=501 must be between 1 and 500"),
         ({"requests_per_minute": -1}, "requests_per_minute=-1 must be >= 0"),
-        ({"export_timeout": 0}, "export_timeout=0 must be greater than 0"),
+        ({"export_timeout": 0}, "export_timeout=0 must be a finite number greater than 0"),
         ({"dataset_id": "my dataset"}, "must be a dataset id"),
         ({"base_url": "ftp://example.com"}, "base_url"),
         ({"base_url": "http://example.com"}, "http"),

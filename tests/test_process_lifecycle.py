@@ -9,6 +9,7 @@ processor's delay (``respan_otel._configure.SCHEDULE_DELAY_MILLIS``, read when
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -119,8 +120,9 @@ for i in range(3):
             ),
         ).check()
         assert len(server.requests) == 1
-    assert "its 3 spans are counted as dropped" in result.stderr, "the loss is counted and told"
-    assert "dropped 3" in result.stderr
+    # whether the stalled request is cut off by the bound (dropped) or gives up by itself
+    # first (failed) depends on timing; either way all 3 are counted and told
+    assert re.search(r"(dropped|failed) 3", result.stderr), "the loss is counted and told"
     # ~0.6 s of interpreter start-up, the 0.5 s bound, and slack
     assert result.elapsed < 2.5, f"exit took {result.elapsed:.1f} s with a 0.5 s shutdown bound"
 

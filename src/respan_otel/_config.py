@@ -9,6 +9,7 @@ raises ``ValueError`` naming the variable. Code on the hot path never sees that 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -120,14 +121,25 @@ def parse_float(name: str, value: str, *, minimum: float) -> float:
         number = float(value.strip())
     except ValueError:
         raise ValueError(f"{name}={value!r} is not a number") from None
-    if not number > minimum:
-        raise ValueError(f"{name}={number:g} must be greater than {minimum:g}")
+    if not number > minimum or not math.isfinite(number):
+        raise ValueError(f"{name}={number:g} must be a finite number greater than {minimum:g}")
     return number
 
 
 def parse_list(value: str) -> tuple[str, ...]:
     """Split a comma-separated setting, dropping blanks."""
     return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def check_redact_keys(keys: object) -> tuple[str, ...]:
+    """Validate ``redact_keys=``: an iterable of str (added to the default keys)."""
+    if isinstance(keys, str) or not isinstance(keys, Iterable):
+        raise TypeError("redact_keys must be an iterable of str, such as a list")
+    checked = tuple(keys)
+    for key in checked:
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"redact_keys must contain non-empty str, got {key!r}")
+    return checked
 
 
 def sdk_disabled(environ: Mapping[str, str] = os.environ) -> bool:
@@ -256,8 +268,8 @@ class ExporterSettings:
         def seconds(name: str, value: object) -> float:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise TypeError(f"{name} must be a number of seconds")
-            if not value > 0:
-                raise ValueError(f"{name}={value} must be greater than 0")
+            if not value > 0 or not math.isfinite(value):
+                raise ValueError(f"{name}={value} must be a finite number greater than 0")
             return float(value)
 
         key = _env_or(environ, ENV_API_KEY, api_key, str.strip)
@@ -303,13 +315,16 @@ class ExporterSettings:
             only_root_spans,
             lambda v: parse_bool(ENV_ONLY_ROOT_SPANS, v),
         )
-        if redact_keys is None:
-            extra = environ.get(ENV_REDACT_KEYS)
-            keys = DEFAULT_REDACT_KEYS + (parse_list(extra) if extra else ())
-        elif isinstance(redact_keys, str):
-            raise TypeError("redact_keys must be an iterable of str, not a single str")
-        else:
-            keys = tuple(redact_keys)
+        extra = environ.get(ENV_REDACT_KEYS)
+        keys = DEFAULT_REDACT_KEYS + (parse_list(extra) if extra else ())
+        if redact_keys is not None:
+            keys += check_redact_keys(redact_keys)
+        if only_root_spans is not None and not isinstance(only_root_spans, bool):
+            raise TypeError(
+                f"only_root_spans must be True or False, got {type(only_root_spans).__name__}"
+            )
+        if spool_dir is not None and not isinstance(spool_dir, (str, os.PathLike)):
+            raise TypeError(f"spool_dir must be a path, got {type(spool_dir).__name__}")
         if key is not None and not isinstance(key, str):
             raise TypeError("api_key must be a str")
         if not isinstance(url, str):

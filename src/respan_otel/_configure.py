@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import functools
+import hashlib
 import inspect
+import math
 import os
 import threading
 import time
@@ -27,6 +30,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 from respan_otel._config import (
     CaptureSettings,
+    check_redact_keys,
     parse_float,
     sdk_disabled,
     set_capture_settings,
@@ -92,6 +96,13 @@ class DatasetSpanProcessor(SpanProcessor):
         self._only_roots = exporter.settings.only_root_spans
         self._shut = False
         self._warned_late = False
+        self._warned_full = False
+        inner = getattr(self.batch, "_batch_processor", None)
+        queue = getattr(inner, "_queue", None)
+        # the SDK's own queue, read only to count what it drops (None if it changes shape)
+        self._queue: collections.deque[Any] | None = (
+            queue if isinstance(queue, collections.deque) else None
+        )
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         return None
@@ -112,6 +123,17 @@ class DatasetSpanProcessor(SpanProcessor):
                         "(counted as dropped)"
                     )
                 return
+            queue = self._queue
+            if queue is not None and queue.maxlen is not None and len(queue) >= queue.maxlen:
+                # the SDK would evict the oldest span with only a log line: count it
+                self.exporter.stats.add(dropped=1)
+                if not self._warned_full:
+                    self._warned_full = True
+                    logger.warning(
+                        "respan_otel: the export queue is full (%d spans); the oldest are "
+                        "dropped and counted",
+                        queue.maxlen,
+                    )
         except Exception as exc:
             log_internal_error("DatasetSpanProcessor.on_end", exc)
         self.batch.on_end(span)
@@ -149,6 +171,14 @@ class DatasetSpanProcessor(SpanProcessor):
             inner.shutdown(timeout_millis=int(self.shutdown_timeout * 1000))
         else:
             self.batch.shutdown()  # type: ignore[no-untyped-call]
+        left = len(self._queue) if self._queue is not None else 0
+        if left:
+            self.exporter.stats.add(dropped=left)
+            logger.warning(
+                "respan_otel: %d spans were still queued when the shutdown bound passed; "
+                "counted as dropped",
+                left,
+            )
 
 
 class Respan:
@@ -247,7 +277,7 @@ def configure(
     options = {
         key: value
         for key, value in {
-            "api_key": api_key,
+            "api_key": _fingerprint(api_key),
             "base_url": base_url,
             "dataset_id": dataset_id,
             "service_name": service_name,
@@ -265,6 +295,15 @@ def configure(
     unknown = sorted(set(exporter_options) - EXPORTER_OPTIONS)
     if unknown:
         raise TypeError(f"configure() got unknown options: {', '.join(unknown)}")
+    for name, flag in (("capture_content", capture_content), ("only_root_spans", only_root_spans)):
+        if flag is not None and not isinstance(flag, bool):
+            raise TypeError(f"configure({name}=...) must be True or False, got {flag!r}")
+    if tracer_provider is not None and not isinstance(tracer_provider, TracerProvider):
+        raise TypeError(
+            "configure(tracer_provider=...) must be an SDK TracerProvider, got "
+            f"{type(tracer_provider).__name__}"
+        )
+    CaptureSettings.from_env()  # a bad RESPAN_* capture variable fails here, by name
     with _configure_lock:
         if sdk_disabled():
             logger.debug("respan_otel: OTEL_SDK_DISABLED=true; configure() does nothing")
@@ -323,6 +362,13 @@ def configure(
         return handle
 
 
+def _fingerprint(api_key: str | None) -> str | None:
+    """Stands for the key in ``options`` (kept to compare calls), never the key itself."""
+    if api_key is None:
+        return None
+    return "sha256:" + hashlib.sha256(api_key.encode()).hexdigest()[:12]
+
+
 def _provider_in_use(service_name: str | None) -> TracerProvider:
     current = otel_trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
@@ -349,8 +395,10 @@ def _capture_settings(
         return None
     base = CaptureSettings.from_env()
     return CaptureSettings(
-        capture_content=base.capture_content if capture is None else bool(capture),
-        redact_keys=base.redact_keys if redact_keys is None else tuple(redact_keys),
+        capture_content=base.capture_content if capture is None else capture,
+        redact_keys=base.redact_keys
+        if redact_keys is None
+        else base.redact_keys + check_redact_keys(redact_keys),
         max_field_bytes=base.max_field_bytes,
         max_stream_items=base.max_stream_items,
         disabled=base.disabled,
@@ -359,8 +407,10 @@ def _capture_settings(
 
 def _shutdown_bound(given: float | None) -> float:
     if given is not None:
-        if isinstance(given, bool) or not isinstance(given, (int, float)) or given <= 0:
-            raise ValueError(f"shutdown_timeout={given!r} must be a number of seconds > 0")
+        if isinstance(given, bool) or not isinstance(given, (int, float)):
+            raise TypeError(f"shutdown_timeout={given!r} must be a number of seconds")
+        if not given > 0 or not math.isfinite(given):
+            raise ValueError(f"shutdown_timeout={given!r} must be a finite number of seconds > 0")
         return float(given)
     raw = os.environ.get(ENV_SHUTDOWN_TIMEOUT_SECONDS)
     if raw is None or not raw.strip():

@@ -368,8 +368,15 @@ class HTTPTransport:
                     auth=self._auth,
                     timeout=wait_limit,
                     allow_redirects=False,
+                    # per request, so REQUESTS_CA_BUNDLE never overrides an explicit choice
+                    verify=self.verify,
+                    stream=True,
                 )
+                _read_body(response, until=started + wait_limit)
             except requests.RequestException as exc:
+                if response is not None:
+                    response.close()
+                    response = None
                 failure = self._transport_error(method, path, exc, wait_limit)
             # The exception is converted above and raised below, outside the handler, so
             # that no __context__ points back at the request (and its headers).
@@ -440,7 +447,7 @@ class HTTPTransport:
             try:
                 return json.loads(text)
             except ValueError:
-                excerpt = self.scrub(_excerpt(text))
+                excerpt = _excerpt(self.scrub(text))
                 failure = RespanError(
                     f"{method} {path} -> {response.status_code}: response is not JSON: {excerpt}",
                     method=method,
@@ -469,16 +476,16 @@ class HTTPTransport:
             detail_source = body.get("detail", body.get("message", body.get("error")))
             errors = body.get("errors")
             if detail_source is None and errors is None:
-                detail_source = json.dumps(body, ensure_ascii=False)
+                detail_source = self.scrub(json.dumps(body, ensure_ascii=False))
             raw_retry = body.get("retry_after")
             if isinstance(raw_retry, (int, float)) and not isinstance(raw_retry, bool):
                 body_retry_after = max(0.0, float(raw_retry))
             elif isinstance(raw_retry, str):
                 body_retry_after = parse_retry_after(raw_retry)
         elif body is not None:
-            detail_source = json.dumps(body, ensure_ascii=False)
+            detail_source = self.scrub(json.dumps(body, ensure_ascii=False))
         elif text.strip():
-            detail_source = _excerpt(text)
+            detail_source = _excerpt(self.scrub(text))
         detail = format_detail(detail_source, errors)
         detail = self.scrub(detail) if detail else None
         header_retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -487,7 +494,7 @@ class HTTPTransport:
 
         if 300 <= status < 400:
             location = response.headers.get("Location", "")
-            detail = f"unexpected redirect to {self.scrub(_excerpt(location))}"
+            detail = f"unexpected redirect to {_excerpt(self.scrub(location))}"
         shown = detail or response.reason or "no detail"
         message = f"{method} {path} -> {status}: {shown}"
         common: dict[str, Any] = {
@@ -514,6 +521,34 @@ class HTTPTransport:
         else:
             cls = RespanError
         return cls(message, **common)
+
+
+def _read_body(response: requests.Response, *, until: float) -> None:
+    """Read the whole reply by ``until`` (a monotonic time), or raise ``ReadTimeout``.
+
+    requests' own timeout bounds each read, not the reply: a server trickling one byte
+    at a time could hold a caller for ever. Reading in single socket reads lets the
+    total be checked between them.
+    """
+    raw = response.raw
+    read1 = getattr(raw, "read1", None)
+    if read1 is None:
+        response.content  # noqa: B018  (an older urllib3: read it the ordinary way)
+        return
+    chunks: list[bytes] = []
+    while True:
+        if time.monotonic() > until:
+            response.close()
+            raise requests.exceptions.ReadTimeout("the reply did not complete in time")
+        chunk = read1(65536, decode_content=True)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    response._content = b"".join(chunks)
+    response._content_consumed = True  # type: ignore[attr-defined]
+    release = getattr(raw, "release_conn", None)
+    if callable(release):
+        release()  # fully read: the connection goes back to the pool for reuse
 
 
 def _field_errors(errors: object) -> dict[str, Any]:

@@ -26,7 +26,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from respan_otel import _attributes as attrs
-from respan_otel._redact import Redactor
+from respan_otel._config import capture_settings
+from respan_otel._redact import REDACTED, Redactor
 from respan_otel._serialize import to_jsonable
 
 # ---------------------------------------------------------------------------------------
@@ -126,6 +127,9 @@ CONTENT_MARKERS: Final = (
     *OUTPUT_KEYS,
 )
 """Any of these makes a span dataset content. Propagated ids alone do not."""
+
+MAX_ERROR_MESSAGE_CHARS: Final = 8192
+"""Error messages longer than this are cut, so a huge exception never costs the log."""
 
 NO_INPUT: Final = ""
 """What a log carries as input when none was recorded: the API requires the field and
@@ -240,16 +244,34 @@ class _Missing:
 _MISSING: Final[Any] = _Missing()
 
 
+def _parse(raw: str) -> Any:
+    """JSON text to native JSON, or ``_MISSING`` when it is not JSON (or absurdly deep).
+
+    ``NaN`` and ``Infinity`` literals, which some encoders write and strict JSON forbids,
+    stay strings.
+    """
+    try:
+        return json.loads(raw, parse_constant=str)
+    except (ValueError, RecursionError):
+        return _MISSING
+
+
+def _text(raw: str, limit: int | None = None) -> str:
+    """A plain-text value, cut to the field cap with a visible marker."""
+    cap = capture_settings().max_field_bytes if limit is None else limit
+    if len(raw) <= cap:
+        return raw
+    return f"{raw[:cap]}...[truncated {len(raw) - cap} chars]"
+
+
 def _own_json(attributes: Mapping[str, Any], key: str) -> Any:
     """Our JSON-string attributes, parsed back into native JSON."""
     raw = attributes.get(key)
     if raw is None:
         return _MISSING
     if isinstance(raw, str):
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return raw
+        parsed = _parse(raw)
+        return _text(raw) if parsed is _MISSING else parsed
     return to_jsonable(raw)
 
 
@@ -281,11 +303,9 @@ class _Foreign:
             if isinstance(raw, str):
                 mime = self.attributes.get(key.replace(".value", ".mime_type"))
                 if key.endswith(".value") and mime not in (None, "application/json"):
-                    return raw
-                try:
-                    return self.clean(json.loads(raw))
-                except ValueError:
-                    return raw
+                    return _text(raw)
+                parsed = _parse(raw)
+                return _text(raw) if parsed is _MISSING else self.clean(parsed)
             return self.clean(raw)
         for prefix in flat_prefixes:
             messages = self.flat_messages(prefix)
@@ -306,11 +326,11 @@ class _Foreign:
             if not key.startswith(prefix):
                 continue
             path = [part for part in key[len(prefix) :].split(".") if part not in _WRAPPERS]
-            if len(path) < 2 or not path[0].isdigit():
+            if len(path) < 2 or not _is_index(path[0]):
                 continue
             node = root
             for part in path[:-1]:
-                step: Any = int(part) if part.isdigit() else part
+                step: Any = int(part) if _is_index(part) else part
                 child = node.setdefault(step, {})
                 if not isinstance(child, dict):
                     break
@@ -318,6 +338,11 @@ class _Foreign:
             else:
                 node[path[-1]] = value
         return [_as_lists(root[index]) for index in sorted(root)]
+
+
+def _is_index(part: str) -> bool:
+    """A list index in a flattened key: plain ASCII digits, of a sane length."""
+    return part.isascii() and part.isdigit() and len(part) <= 6
 
 
 _WRAPPERS: Final = frozenset({"message", "tool_call", "message_content"})
@@ -358,16 +383,15 @@ def _metadata(
     metadata: dict[str, Any] = {}
     openinference_metadata = attributes.get("metadata")
     if isinstance(openinference_metadata, str):
-        try:
-            parsed = json.loads(openinference_metadata)
-        except ValueError:
-            parsed = None
+        parsed = _parse(openinference_metadata)
         if isinstance(parsed, dict):
             metadata.update(foreign.clean(parsed))
     prefix = "traceloop.association.properties."
     for key, value in attributes.items():
         if key.startswith(prefix):
-            metadata[key[len(prefix) :]] = foreign.clean(value)
+            name = key[len(prefix) :]
+            secret = foreign.redactor is not None and foreign.redactor.matches(name)
+            metadata[name] = REDACTED if secret else foreign.clean(value)
     own = _own_json(attributes, attrs.METADATA)
     if isinstance(own, dict):
         metadata.update(own)
@@ -411,7 +435,9 @@ def _error(span: ReadableSpan, attributes: Mapping[str, Any]) -> tuple[str, str]
         if event.name == "exception" and event.attributes:
             error_type = error_type or event.attributes.get("exception.type")
             message = message or event.attributes.get("exception.message")
-    return str(error_type or "error"), str(message or error_type or "error")
+    return _text(str(error_type or "error"), 1024), _text(
+        str(message or error_type or "error"), MAX_ERROR_MESSAGE_CHARS
+    )
 
 
 def _metrics(span: ReadableSpan, attributes: Mapping[str, Any]) -> dict[str, Any]:
@@ -428,7 +454,9 @@ def _metrics(span: ReadableSpan, attributes: Mapping[str, Any]) -> dict[str, Any
             if number is not None:
                 metrics[key[len(attrs.METRICS_PREFIX) :]] = number
     if "total_tokens" not in metrics and {"prompt_tokens", "completion_tokens"} <= metrics.keys():
-        metrics["total_tokens"] = metrics["prompt_tokens"] + metrics["completion_tokens"]
+        total = metrics["prompt_tokens"] + metrics["completion_tokens"]
+        if math.isfinite(total):
+            metrics["total_tokens"] = total
     return metrics
 
 

@@ -140,11 +140,17 @@ def reset_tracer_cache() -> None:
     _cached_provider, _cached_tracer = None, None
 
 
+MAX_STATUS_CHARS: Final = 1024
+"""Status descriptions are cut here: a huge exception message must not slow the call."""
+
+
 def _safe_text(exc: BaseException) -> str:
+    """``Type: message``, bounded, even when the exception's ``__str__`` raises."""
     try:
-        return f"{type(exc).__name__}: {exc}"
+        text = f"{type(exc).__name__}: {exc}"
     except Exception:
         return type(exc).__name__
+    return text if len(text) <= MAX_STATUS_CHARS else text[:MAX_STATUS_CHARS] + "..."
 
 
 class RespanSpan:
@@ -285,8 +291,11 @@ def _record_failure(span: otel_trace.Span, exc: BaseException) -> None:
         span.set_attribute(attrs.END_REASON, "interrupted")
     exc_type = type(exc)
     span.set_attribute(attrs.ERROR_TYPE, f"{exc_type.__module__}.{exc_type.__qualname__}")
-    span.record_exception(exc)
     span.set_status(Status(StatusCode.ERROR, _safe_text(exc)))
+    try:
+        span.record_exception(exc)
+    except Exception as internal:  # e.g. an exception whose __str__ raises
+        log_internal_error("recording an exception event", internal)
 
 
 def current_handle() -> RespanSpan | None:

@@ -46,7 +46,7 @@ class Spool:
         self._released = False
 
     def _ensure(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(parents=True, exist_ok=True)  # raises OSError if it cannot
         if not self._released:
             self._released = True
             self._release_orphans()
@@ -95,6 +95,11 @@ class Spool:
                 path.rename(claimed)
             except FileNotFoundError:
                 continue  # another process took it
+            except OSError as exc:
+                # e.g. a read-only directory: stop replaying; newer logs keep waiting
+                # behind the old ones (and are counted if they cannot be spooled either)
+                logger.error("respan_otel: cannot claim spool file %s: %s", path.name, exc)
+                return
             try:
                 lines = claimed.read_bytes().splitlines()
                 dataset = json.loads(lines[0])["dataset"]

@@ -210,6 +210,7 @@ class RespanDatasetExporter(SpanExporter):
         self._closed = False
         self._cap = math.inf
         self._in_flight = 0
+        self._counted_at_shutdown = 0
         self._lock = threading.Lock()
         self._dataset_ids: dict[str, str] = {}
         self._pacer = RequestPacer(settings.requests_per_minute)
@@ -258,8 +259,8 @@ class RespanDatasetExporter(SpanExporter):
         try:
             with self._lock:
                 deadline = time.monotonic() + self.settings.export_timeout
-                self._in_flight = len(spans)
                 batches = self._prepare(spans)
+                self._in_flight = sum(len(logs) for logs in batches.values())
                 if self._client is None:
                     self.stats.add(dropped=sum(len(logs) for logs in batches.values()))
                     return SpanExportResult.SUCCESS
@@ -273,6 +274,11 @@ class RespanDatasetExporter(SpanExporter):
             return SpanExportResult.FAILURE
         finally:
             self._in_flight = 0
+            if self._counted_at_shutdown:
+                # shutdown gave up waiting and counted this export's logs as dropped;
+                # it has now accounted for them itself
+                self.stats.add(dropped=-self._counted_at_shutdown)
+                self._counted_at_shutdown = 0
             otel_context.detach(token)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
@@ -333,6 +339,7 @@ class RespanDatasetExporter(SpanExporter):
                 self._lock.release()
         else:
             stuck = self._in_flight
+            self._counted_at_shutdown = stuck
             self.stats.add(dropped=stuck)
             logger.warning(
                 "respan_otel: an export was still running at shutdown; its %d spans are "
@@ -450,25 +457,34 @@ class RespanDatasetExporter(SpanExporter):
 
     def _replay_spool(self, deadline: float) -> bool:
         """Send spooled batches, oldest first. True when the spool is empty after."""
-        if self._spool is None or not self._spool.pending():
+        if self._spool is None:
+            return True
+        try:
+            return self._replay(self._spool, deadline)
+        except OSError as exc:
+            self._warn_once("spool-io", f"respan_otel: the spool cannot be read: {exc}")
+            return False
+
+    def _replay(self, spool: Spool, deadline: float) -> bool:
+        if not spool.pending():
             return True
         if time.monotonic() < self._down_until:
             return False
-        for batch in self._spool.claim():
+        for batch in spool.claim():
             try:
                 outcome = self._send_all(self._resolve(batch.dataset), batch.logs, deadline)
             except _GiveUpError as stop:
                 outcome = _Outcome(list(batch.logs), keep=stop.keep)
             except Exception:
-                self._spool.put_back(batch, batch.logs)
+                spool.put_back(batch, batch.logs)
                 raise
             if outcome.undelivered and outcome.keep:
-                self._spool.put_back(batch, outcome.undelivered)
+                spool.put_back(batch, outcome.undelivered)
                 return False
             if outcome.undelivered:
                 self.stats.add(failed=len(outcome.undelivered))
             self._replayed(batch, len(batch.logs) - len(outcome.undelivered) - outcome.refused)
-        return True
+        return not spool.pending()
 
     def _replayed(self, batch: SpooledBatch, delivered: int) -> None:
         assert self._spool is not None
@@ -550,6 +566,11 @@ class RespanDatasetExporter(SpanExporter):
                 if exc.status_code == 413:
                     self._split(dataset_id, chunk, deadline)
                     return
+                if exc.status_code is not None and 200 <= exc.status_code < 300:
+                    # accepted, but the reply is not the expected JSON: the logs are stored
+                    self._warn_once("odd-reply", f"respan_otel: {exc}; counted as exported")
+                    self.stats.add(exported=len(chunk))
+                    return
                 self._explain(exc)
                 if _keepable(exc):
                     raise _GiveUpError(str(exc), keep=True) from None
@@ -584,8 +605,12 @@ class RespanDatasetExporter(SpanExporter):
             if not isinstance(error, dict):
                 continue
             failed += 1
-            index, message = error.get("index"), error.get("error")
-            logger.error("respan_otel: the API refused log %s of a batch: %s", index, message)
+            index, message = error.get("index"), str(error.get("error"))
+            logger.error(
+                "respan_otel: the API refused log %s of a batch: %s",
+                index,
+                self._client._http.scrub(message)[:500],
+            )
         failed = min(failed, len(chunk))
         self.stats.add(exported=len(chunk) - failed, failed=failed)
 
@@ -671,7 +696,7 @@ def _encode(body: Mapping[str, Any]) -> bytes:
     """
     try:
         text = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         text = json.dumps(to_jsonable(body), ensure_ascii=False, separators=(",", ":"))
     return _utf8(text)
 

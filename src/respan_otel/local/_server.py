@@ -286,6 +286,12 @@ class _Handler(BaseHTTPRequestHandler):
         length = self._content_length()
         if length is None:
             return Response(400, _json_bytes("Invalid Content-Length header."), close=True)
+        denied = self._authorized()
+        if denied is not None:
+            # the body is never read for a caller without the key; the connection then
+            # cannot be reused, so it is closed after the answer
+            denied.close = denied.close or length > 0
+            return denied
         if length > state.max_body_bytes:
             return self._too_large(length)
         try:
@@ -295,9 +301,6 @@ class _Handler(BaseHTTPRequestHandler):
         if len(body) < length:
             self.close_connection = True
             return None
-        denied = self._authorized()
-        if denied is not None:
-            return denied
         if state.limiter is not None:
             wait = state.limiter.acquire(state.api_key)
             if wait is not None:
