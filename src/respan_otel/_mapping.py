@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Final
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -127,6 +127,7 @@ CONTENT_MARKERS: Final = (
     *OUTPUT_KEYS,
 )
 """Any of these makes a span dataset content. Propagated ids alone do not."""
+CONTENT_MARKER_SET: Final = frozenset(CONTENT_MARKERS)
 
 MAX_ERROR_MESSAGE_CHARS: Final = 8192
 """Error messages longer than this are cut, so a huge exception never costs the log."""
@@ -181,8 +182,17 @@ def select_log(
 
 def has_dataset_content(span: ReadableSpan) -> bool:
     """Whether the span carries LLM/workflow content, as opposed to HTTP or DB noise."""
-    attributes = span.attributes or {}
-    if any(key in attributes for key in CONTENT_MARKERS):
+    return _has_content(_plain(span))
+
+
+def _plain(span: ReadableSpan) -> dict[str, Any]:
+    """The span's attributes as a plain dict: one C-level copy, then fast lookups
+    (the SDK's attribute mapping answers ``get`` in Python)."""
+    return dict(span.attributes) if span.attributes else {}
+
+
+def _has_content(attributes: Mapping[str, Any]) -> bool:
+    if not CONTENT_MARKER_SET.isdisjoint(attributes):
         return True
     return any(key.startswith(INPUT_FLAT_PREFIXES) for key in attributes)
 
@@ -198,9 +208,9 @@ def span_to_log(span: ReadableSpan, *, redactor: Redactor | None = None) -> Mapp
     ``redactor`` masks secrets in content read from other instrumentations' attributes;
     our own attributes were redacted when they were recorded.
     """
-    if not has_dataset_content(span):
+    attributes = _plain(span)
+    if not _has_content(attributes):
         return None
-    attributes: Mapping[str, Any] = span.attributes or {}
     foreign = _Foreign(attributes, redactor)
 
     body: dict[str, Any] = {"input": _own_json(attributes, attrs.INPUT)}
@@ -244,14 +254,23 @@ class _Missing:
 _MISSING: Final[Any] = _Missing()
 
 
+def _finite_float(text: str) -> float | str:
+    """A JSON number as a float, or as its text when it overflows (``1e999``)."""
+    value = float(text)
+    return value if math.isfinite(value) else text
+
+
+_DECODER: Final = json.JSONDecoder(parse_constant=str, parse_float=_finite_float)
+
+
 def _parse(raw: str) -> Any:
     """JSON text to native JSON, or ``_MISSING`` when it is not JSON (or absurdly deep).
 
     ``NaN`` and ``Infinity`` literals, which some encoders write and strict JSON forbids,
-    stay strings.
+    and numbers too large for a float (``1e999``) stay strings.
     """
     try:
-        return json.loads(raw, parse_constant=str)
+        return _DECODER.decode(raw)
     except (ValueError, RecursionError):
         return _MISSING
 
@@ -462,8 +481,8 @@ def _metrics(span: ReadableSpan, attributes: Mapping[str, Any]) -> dict[str, Any
 
 def _iso(nanoseconds: int) -> str:
     """An OTel timestamp as ISO 8601 UTC with microseconds, as Respan's log fields use."""
-    moment = datetime.fromtimestamp(nanoseconds / 1e9, tz=timezone.utc)
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    seconds, rest = divmod(nanoseconds, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest // 1000:06d}Z"
 
 
 def _number(value: object) -> int | float | None:

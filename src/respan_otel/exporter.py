@@ -689,13 +689,16 @@ def _chunks(logs: list[bytes], batch_size: int, max_bytes: int) -> Iterator[list
         yield chunk
 
 
+_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def _encode(body: Mapping[str, Any]) -> bytes:
     """Compact UTF-8 JSON; values standard JSON cannot hold go through the serializer.
 
     Lone surrogates (which Python strings may hold and UTF-8 cannot) become U+FFFD.
     """
     try:
-        text = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text = _ENCODER.encode(body)
     except (TypeError, ValueError, RecursionError):
         text = json.dumps(to_jsonable(body), ensure_ascii=False, separators=(",", ":"))
     return _utf8(text)
