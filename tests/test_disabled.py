@@ -108,3 +108,18 @@ def test_bad_capture_setting_is_reported_once_and_defaults_apply():
         RESPAN_CAPTURE_CONTENT="maybe",
     )
     assert out == "True\nTrue"
+
+
+def test_disabled_at_decoration_returns_the_function_itself():
+    out = run(
+        """
+        from respan_otel import trace
+
+        def f(x):
+            return x
+
+        print(trace(f) is f, trace(name="n")(f) is f)
+        """,
+        OTEL_SDK_DISABLED="true",
+    )
+    assert out == "True True"

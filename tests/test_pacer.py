@@ -57,3 +57,11 @@ def test_a_429_fills_the_window_until_retry_after():
 
 def test_the_real_window_has_a_safety_margin():
     assert RequestPacer(30).window > 60
+
+
+def test_without_pacing_nothing_is_remembered():
+    pacer = RequestPacer(0)
+    stop = threading.Event()
+    for _ in range(10_000):
+        pacer.acquire(deadline=time.monotonic(), stop=stop)
+    assert len(pacer._sent) == 0, "no timestamps kept when pacing is off"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextvars
 import inspect
+import json
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from typing import Any, Final, ParamSpec, Protocol, TypeVar, overload
 
@@ -25,6 +26,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Tracer
 
 from respan_otel import _attributes as attrs
+from respan_otel._config import sdk_disabled
 from respan_otel._log import log_internal_error
 from respan_otel._serialize import TRUNCATED_KEY
 from respan_otel._span import (
@@ -220,6 +222,27 @@ def _fail(handle: RespanSpan, exc: BaseException) -> None:
     record_end(handle.span, exc)
 
 
+_SCALAR_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
+
+
+def _scalar_json(item: object, max_bytes: int) -> str | None:
+    """JSON for a short str or a plain number straight from the C encoder, else ``None``.
+
+    Streams mostly yield text chunks; skipping the general serializer for them halves
+    the cost of a traced generator. Anything else (or too long) goes the general way.
+    """
+    kind = type(item)
+    if kind is str:
+        if len(item) * 4 > max_bytes:  # type: ignore[arg-type]
+            return None
+    elif kind not in (int, float, bool) and item is not None:
+        return None
+    try:
+        return _SCALAR_ENCODER.encode(item)
+    except ValueError:  # NaN, infinities, ints too long to print
+        return None
+
+
 class _StreamOutput:
     """Collects a generator's items as its output, bounded in count and in bytes.
 
@@ -255,7 +278,7 @@ class _StreamOutput:
         elif self.plan.process_output is not None:
             self.items.append(item)
         else:
-            fragment = self.handle._dump(item)
+            fragment = _scalar_json(item, self.max_bytes) or self.handle._dump(item)
             size = len(fragment.encode()) + 1
             if self.size + size > self.max_bytes - 32:
                 self.dropped += 1
@@ -488,6 +511,10 @@ async def _adrive(agen: AsyncGenerator[Any, Any], observer: _Observer) -> AsyncG
                 observer.end(failure)
 
 
+_PLAIN_RESULTS: Final = frozenset({str, int, float, bool, type(None), dict, list, tuple, bytes})
+"""Result types that are certainly not awaitables: no need to ask ``inspect``."""
+
+
 def _is_plain_awaitable(value: object) -> bool:
     return inspect.isawaitable(value) and not inspect.isgenerator(value)
 
@@ -525,7 +552,7 @@ def _sync_wrapper(plan: _Plan) -> Callable[..., Any]:
             _fail(handle, exc)
             raise
         otel_context.detach(token)
-        if _is_plain_awaitable(result):
+        if type(result) not in _PLAIN_RESULTS and _is_plain_awaitable(result):
             # a sync callable handing back an awaitable: the span lasts until it is awaited
             if inspect.iscoroutine(result):
                 return _await_traced(result, handle, plan, ctx)
@@ -615,6 +642,8 @@ def _wrap(func: Any, plan_options: dict[str, Any]) -> Any:
     target = _underlying(func)
     if not callable(target):
         raise TypeError(f"trace() needs a callable, got {type(func).__name__}")
+    if sdk_disabled():
+        return func  # OTEL_SDK_DISABLED=true: the callable itself, at no cost per call
     name = (
         plan_options.pop("name")
         or getattr(target, "__qualname__", None)

@@ -42,6 +42,8 @@ class RequestPacer:
 
     def acquire(self, *, deadline: float, stop: threading.Event) -> bool:
         """Wait for a slot and take it; ``False`` if the deadline or ``stop`` comes first."""
+        if self.limit <= 0:
+            return True  # no pacing: nothing to remember
         while True:
             delay = self.wait_time()
             if delay <= 0:

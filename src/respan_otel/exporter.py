@@ -554,6 +554,11 @@ class RespanDatasetExporter(SpanExporter):
                 if isinstance(exc, RateLimitError) and exc.retry_after:
                     self._pacer.note_rate_limited(exc.retry_after)
                 delay = _backoff(attempt, exc.retry_after)
+                if self._spool is not None and isinstance(exc, APIConnectionError) and attempt:
+                    # the backend is unreachable: spool now rather than hold the batch
+                    # processor in backoff while its queue fills
+                    self._mark_down(exc)
+                    raise _GiveUpError(f"{exc}; spooled for later", keep=True) from None
                 if time.monotonic() + delay >= self._effective(deadline):
                     self._mark_down(exc)
                     raise _GiveUpError(f"{exc}; no time left to retry", keep=True) from None
