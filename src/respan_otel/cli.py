@@ -150,6 +150,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     listing.set_defaults(func=_datasets_list)
 
+    doctor = commands.add_parser(
+        "doctor",
+        parents=leaf,
+        help="check the configuration and reach the API",
+        description="Check every RESPAN_* setting, the OpenTelemetry variables that "
+        "commonly go wrong, and that the API accepts the key and knows the dataset. "
+        "Exits 1 if anything would stop logs from being delivered.",
+    )
+    doctor.set_defaults(func=_doctor)
+
     logs = commands.add_parser("logs", help="list and show the logs of a dataset")
     log_commands = logs.add_subparsers(dest="action", metavar="ACTION", required=True)
     log_list = log_commands.add_parser(
@@ -232,6 +242,93 @@ def _serve(args: argparse.Namespace) -> int:
         rate_limit_per_minute=args.rate_limit_per_minute,
     )
     return EXIT_OK
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    """Report each check as ok, warn or fail; exit 1 if any failed."""
+    from respan_otel._config import (
+        ENV_DATASET_ID,
+        CaptureSettings,
+        ExporterSettings,
+        sdk_disabled,
+    )
+
+    checks: list[tuple[str, str, str]] = []
+    try:
+        capture = CaptureSettings.from_env()
+        checks.append(
+            (
+                "ok",
+                "capture settings",
+                f"content {'on' if capture.capture_content else 'off'}, "
+                f"{capture.max_field_bytes} bytes per field, "
+                f"{len(capture.redact_keys)} redaction keys",
+            )
+        )
+    except ValueError as exc:
+        checks.append(("fail", "capture settings", str(exc)))
+    settings: ExporterSettings | None = None
+    try:
+        settings = ExporterSettings.resolve(api_key=args.api_key, base_url=args.base_url)
+        checks.append(
+            (
+                "ok",
+                "exporter settings",
+                f"{settings.base_url}, batches of {settings.batch_size}, "
+                f"{settings.requests_per_minute} requests/min, "
+                f"spool {settings.spool_dir or 'off'}",
+            )
+        )
+    except (ValueError, TypeError) as exc:
+        checks.append(("fail", "exporter settings", str(exc)))
+    if sdk_disabled():
+        checks.append(("warn", "OTEL_SDK_DISABLED", "true: nothing is traced or sent"))
+    traces = os.environ.get("OTEL_TRACES_EXPORTER")
+    unset = [n for n in ("OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER") if n not in os.environ]
+    if traces and unset:
+        checks.append(
+            (
+                "warn",
+                "OTEL_TRACES_EXPORTER",
+                f"is set but {' and '.join(unset)} not: under opentelemetry-instrument an "
+                "exporter that is not installed stops all tracing; set them to none",
+            )
+        )
+    if settings is not None and settings.api_key is None:
+        checks.append(("fail", "API key", f"not set: pass --api-key or set {ENV_API_KEY}"))
+    elif settings is not None:
+        checks.extend(_reach(args, settings.dataset_id))
+    if settings is not None and settings.dataset_id is None:
+        checks.append(
+            (
+                "warn",
+                ENV_DATASET_ID,
+                "not set: only spans that name a dataset (@trace(dataset=...)) are sent",
+            )
+        )
+    key = args.api_key or os.environ.get(ENV_API_KEY)
+    checks = [(st, name, d.replace(key, "***") if key else d) for st, name, d in checks]
+    if args.json:
+        _print_json([{"status": st, "check": name, "detail": d} for st, name, d in checks])
+    else:
+        for status, name, detail in checks:
+            print(f"{status:<5} {name}: {detail}")
+    return EXIT_API_ERROR if any(status == "fail" for status, _, _ in checks) else EXIT_OK
+
+
+def _reach(args: argparse.Namespace, dataset_id: str | None) -> list[tuple[str, str, str]]:
+    """Reach the API with the key; look up the default dataset when one is set."""
+    checks: list[tuple[str, str, str]] = []
+    try:
+        with _client(args) as client:
+            next(iter(client.datasets.list(page_size=1)), None)
+            checks.append(("ok", "API", f"{client.base_url} accepts the key"))
+            if dataset_id is not None:
+                found = client.datasets.get(dataset_id)
+                checks.append(("ok", "dataset", f"{dataset_id} is {found.name!r}"))
+    except RespanError as exc:
+        checks.append(("fail", "API", str(exc)))
+    return checks
 
 
 def _client(args: argparse.Namespace) -> RespanClient:
