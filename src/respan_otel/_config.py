@@ -199,15 +199,28 @@ def set_capture_settings(settings: CaptureSettings | None) -> None:
 
 
 def _env_or(
-    environ: Mapping[str, str], name: str, given: object, parse: Callable[[str], object]
+    environ: Mapping[str, str], name: str, given: object, parse: Callable[[str, str], object]
 ) -> object:
-    """An argument when given, else the parsed environment variable, else ``None``."""
+    """An argument when given, else the environment variable parsed as ``parse(name,
+    value)`` (so errors name it), else ``None``."""
     if given is not None:
         return given
     raw = environ.get(name)
     if raw is None or not raw.strip():
         return None
-    return parse(raw)
+    return parse(name, raw)
+
+
+def _text(name: str, value: str) -> str:
+    return value.strip()
+
+
+def _at_least(minimum: int) -> Callable[[str, str], int]:
+    return lambda name, value: parse_int(name, value, minimum=minimum)
+
+
+def _seconds(name: str, value: str) -> float:
+    return parse_float(name, value, minimum=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,49 +285,17 @@ class ExporterSettings:
                 raise ValueError(f"{name}={value} must be a finite number greater than 0")
             return float(value)
 
-        key = _env_or(environ, ENV_API_KEY, api_key, str.strip)
-        url = _env_or(environ, ENV_BASE_URL, base_url, str.strip) or DEFAULT_BASE_URL
-        dataset = _env_or(environ, ENV_DATASET_ID, dataset_id, str.strip)
-        size = _env_or(
-            environ, ENV_BATCH_SIZE, batch_size, lambda v: parse_int(ENV_BATCH_SIZE, v, minimum=1)
-        )
-        request_bytes = _env_or(
-            environ,
-            ENV_MAX_REQUEST_BYTES,
-            max_request_bytes,
-            lambda v: parse_int(ENV_MAX_REQUEST_BYTES, v, minimum=1024),
-        )
-        rpm = _env_or(
-            environ,
-            ENV_REQUESTS_PER_MINUTE,
-            requests_per_minute,
-            lambda v: parse_int(ENV_REQUESTS_PER_MINUTE, v, minimum=0),
-        )
-        deadline = _env_or(
-            environ,
-            ENV_EXPORT_TIMEOUT_SECONDS,
-            export_timeout,
-            lambda v: parse_float(ENV_EXPORT_TIMEOUT_SECONDS, v, minimum=0),
-        )
-        per_request = _env_or(
-            environ,
-            ENV_REQUEST_TIMEOUT_SECONDS,
-            request_timeout,
-            lambda v: parse_float(ENV_REQUEST_TIMEOUT_SECONDS, v, minimum=0),
-        )
-        spool = _env_or(environ, ENV_SPOOL_DIR, spool_dir, str.strip)
-        spool_bytes = _env_or(
-            environ,
-            ENV_SPOOL_MAX_BYTES,
-            spool_max_bytes,
-            lambda v: parse_int(ENV_SPOOL_MAX_BYTES, v, minimum=1024),
-        )
-        roots = _env_or(
-            environ,
-            ENV_ONLY_ROOT_SPANS,
-            only_root_spans,
-            lambda v: parse_bool(ENV_ONLY_ROOT_SPANS, v),
-        )
+        key = _env_or(environ, ENV_API_KEY, api_key, _text)
+        url = _env_or(environ, ENV_BASE_URL, base_url, _text) or DEFAULT_BASE_URL
+        dataset = _env_or(environ, ENV_DATASET_ID, dataset_id, _text)
+        size = _env_or(environ, ENV_BATCH_SIZE, batch_size, _at_least(1))
+        request_bytes = _env_or(environ, ENV_MAX_REQUEST_BYTES, max_request_bytes, _at_least(1024))
+        rpm = _env_or(environ, ENV_REQUESTS_PER_MINUTE, requests_per_minute, _at_least(0))
+        deadline = _env_or(environ, ENV_EXPORT_TIMEOUT_SECONDS, export_timeout, _seconds)
+        per_request = _env_or(environ, ENV_REQUEST_TIMEOUT_SECONDS, request_timeout, _seconds)
+        spool = _env_or(environ, ENV_SPOOL_DIR, spool_dir, _text)
+        spool_bytes = _env_or(environ, ENV_SPOOL_MAX_BYTES, spool_max_bytes, _at_least(1024))
+        roots = _env_or(environ, ENV_ONLY_ROOT_SPANS, only_root_spans, parse_bool)
         extra = environ.get(ENV_REDACT_KEYS)
         keys = DEFAULT_REDACT_KEYS + (parse_list(extra) if extra else ())
         if redact_keys is not None:
