@@ -246,14 +246,6 @@ class Store:
             )
         return cursor.rowcount > 0
 
-    def count_logs(self, dataset_id: str) -> int:
-        """How many logs a dataset holds."""
-        with self._lock:
-            (count,) = self._conn.execute(
-                "SELECT COUNT(*) FROM logs WHERE dataset_id = ?", (dataset_id,)
-            ).fetchone()
-        return int(count)
-
     def list_logs(self, dataset_id: str, query: Query) -> tuple[int, list[JSONObject]]:
         """``(total, page)`` of a dataset's logs matching ``query``."""
         count, rows = self._page("logs", "doc", "dataset_id = ?", (dataset_id,), query)
