@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import respan_otel
-from respan_otel._pacer import RequestPacer
+from respan_otel._export._pacer import RequestPacer
 
 PROSE = (
     "the model retrieves relevant passages, ranks them by score and writes a short answer "

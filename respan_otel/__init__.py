@@ -7,9 +7,15 @@ covers the rest of the datasets API; :mod:`respan_otel.local` runs a compatible
 server offline.
 """
 
-from respan_otel._configure import Respan, configure, flush, flush_after, shutdown
-from respan_otel._decorator import trace
-from respan_otel._errors import (
+from respan_otel._export._exporter import ExportStats, RespanDatasetExporter
+from respan_otel._setup import Respan, configure, flush, flush_after, shutdown
+from respan_otel._tracing._decorator import trace
+from respan_otel._tracing._propagation import Propagation, PropagationSpanProcessor, propagate
+from respan_otel._tracing._span import KINDS, Kind, RespanSpan, span, update_current_span
+from respan_otel._tracing._threads import ContextThreadPoolExecutor, wrap_context
+from respan_otel._version import __version__
+from respan_otel.client._client import RespanClient
+from respan_otel.client._errors import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
@@ -20,12 +26,6 @@ from respan_otel._errors import (
     ServerError,
     ValidationError,
 )
-from respan_otel._propagation import Propagation, PropagationSpanProcessor, propagate
-from respan_otel._span import KINDS, Kind, RespanSpan, span, update_current_span
-from respan_otel._threads import ContextThreadPoolExecutor, wrap_context
-from respan_otel._version import __version__
-from respan_otel.client import RespanClient
-from respan_otel.exporter import ExportStats, RespanDatasetExporter
 
 __all__ = [
     "KINDS",

@@ -24,12 +24,12 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from respan_otel._config import ENV_API_KEY, ENV_BASE_URL
-from respan_otel._errors import RespanError
+from respan_otel._settings import ENV_API_KEY, ENV_BASE_URL
 from respan_otel._version import __version__
+from respan_otel.client._errors import RespanError
 
 if TYPE_CHECKING:
-    from respan_otel.client import RespanClient
+    from respan_otel.client._client import RespanClient
 
 __all__ = ["main"]
 
@@ -246,7 +246,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _doctor(args: argparse.Namespace) -> int:
     """Report each check as ok, warn or fail; exit 1 if any failed."""
-    from respan_otel._config import (
+    from respan_otel._settings import (
         ENV_DATASET_ID,
         CaptureSettings,
         ExporterSettings,
@@ -332,7 +332,7 @@ def _reach(args: argparse.Namespace, dataset_id: str | None) -> list[tuple[str, 
 
 
 def _client(args: argparse.Namespace) -> RespanClient:
-    from respan_otel.client import RespanClient
+    from respan_otel.client._client import RespanClient
 
     key = args.api_key or os.environ.get(ENV_API_KEY)
     if not key or not key.strip():

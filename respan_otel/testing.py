@@ -28,10 +28,10 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
-from respan_otel._config import capture_settings
-from respan_otel._mapping import BeforeSend, MappedLog, select_log
-from respan_otel._propagation import PropagationSpanProcessor
+from respan_otel._export._mapping import BeforeSend, MappedLog, select_log
 from respan_otel._redact import get_redactor
+from respan_otel._settings import capture_settings
+from respan_otel._tracing._propagation import PropagationSpanProcessor
 
 __all__ = ["CapturedLogs", "InMemoryDatasetExporter", "SpanRouter", "respan_logs", "router_for"]
 

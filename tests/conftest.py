@@ -17,8 +17,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from respan_otel import PropagationSpanProcessor
-from respan_otel._config import set_capture_settings
-from respan_otel._span import reset_tracer_cache
+from respan_otel._settings import set_capture_settings
+from respan_otel._tracing._span import reset_tracer_cache
 from respan_otel.testing import router_for
 
 _EXPORTER = InMemorySpanExporter()

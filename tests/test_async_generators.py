@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from respan_otel import span, trace
-from respan_otel._config import CaptureSettings, set_capture_settings
+from respan_otel._settings import CaptureSettings, set_capture_settings
 from tests.conftest import by_name, log_problems
 
 

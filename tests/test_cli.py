@@ -13,7 +13,7 @@ import pytest
 
 import respan_otel.local
 from respan_otel.cli import main
-from respan_otel.client import RespanClient
+from respan_otel.client._client import RespanClient
 from respan_otel.local import LocalRespan
 
 KEY = "sk-cli-test-key"

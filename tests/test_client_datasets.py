@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from respan_otel._errors import AuthenticationError, NotFoundError, RespanError
-from respan_otel.client import RespanClient
+from respan_otel.client._client import RespanClient
+from respan_otel.client._errors import AuthenticationError, NotFoundError, RespanError
 from respan_otel.local import LocalRespan
 from tests.faulty_server import FaultyServer, Reply, json_reply
 

@@ -11,7 +11,8 @@ from email.utils import formatdate
 
 import pytest
 
-from respan_otel._errors import (
+from respan_otel.client._client import RespanClient
+from respan_otel.client._errors import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
@@ -22,7 +23,6 @@ from respan_otel._errors import (
     ServerError,
     ValidationError,
 )
-from respan_otel.client import RespanClient
 from tests.faulty_server import FaultyServer, Reply, json_reply
 
 KEY = "sk-test-9f8e7d6c5b4a-secret"

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from respan_otel._errors import NotFoundError
-from respan_otel.client import RespanClient
+from respan_otel.client._client import RespanClient
+from respan_otel.client._errors import NotFoundError
 from respan_otel.local import LocalRespan
 from tests.faulty_server import FaultyServer, json_reply
 

@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from respan_otel._errors import (
+from respan_otel.client._client import RespanClient
+from respan_otel.client._errors import (
     APIConnectionError,
     APITimeoutError,
     NotFoundError,
     RateLimitError,
     ServerError,
 )
-from respan_otel._http import parse_retry_after, retry_delay
-from respan_otel.client import RespanClient
+from respan_otel.client._transport import parse_retry_after, retry_delay
 from tests.faulty_server import FaultyServer, Reply, json_reply
 
 KEY = "sk-retry-test"

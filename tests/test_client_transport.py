@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from respan_otel._errors import APITimeoutError, RespanError
-from respan_otel._http import normalize_base_url
 from respan_otel._version import __version__
-from respan_otel.client import RespanClient
+from respan_otel.client._client import RespanClient
+from respan_otel.client._errors import APITimeoutError, RespanError
+from respan_otel.client._transport import normalize_base_url
 from tests.faulty_server import FaultyServer, Reply, json_reply
 
 KEY = "sk-transport-test"

@@ -101,7 +101,7 @@ def test_bad_capture_setting_is_reported_once_and_defaults_apply():
         """
         import logging
         logging.basicConfig(level=logging.WARNING, format="%(message)s")
-        from respan_otel._config import capture_settings
+        from respan_otel._settings import capture_settings
         print(capture_settings().capture_content)
         print(capture_settings().capture_content)
         """,

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from respan_otel._filters import ALIASES, OPERATORS, normalize_filters
+from respan_otel.client._filters import ALIASES, OPERATORS, normalize_filters
 
 DOCUMENTED = {
     "",

@@ -31,7 +31,7 @@ from opentelemetry.semconv_ai import SpanAttributes as TLAttr
 from opentelemetry.trace import Status, StatusCode
 
 from respan_otel import propagate
-from respan_otel._mapping import NO_INPUT, span_to_log
+from respan_otel._export._mapping import NO_INPUT, span_to_log
 from respan_otel._redact import get_redactor
 from tests.conftest import by_name
 

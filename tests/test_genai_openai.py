@@ -30,8 +30,8 @@ from typing import Any, Final
 import pytest
 
 from respan_otel import RespanClient
-from respan_otel._mapping import NO_INPUT
-from respan_otel._types import DatasetLog
+from respan_otel._export._mapping import NO_INPUT
+from respan_otel.client._types import DatasetLog
 from respan_otel.local import LocalRespan
 from tests.faulty_server import RecordedRequest
 from tests.openai_stub import ANSWER, API_KEY, COMPLETION_ID, RESPONSE_MODEL, USAGE, openai_stub

@@ -20,7 +20,7 @@ from typing import Any, Final
 import pytest
 
 from respan_otel import RespanClient
-from respan_otel._types import DatasetLog
+from respan_otel.client._types import DatasetLog
 from respan_otel.local import LocalRespan
 from tests.faulty_server import FaultyServer, RecordedRequest, Reply
 from tests.scripts.genai_support import ChildRun, run_scripts

@@ -174,7 +174,7 @@ def test_filter(
 
 
 def test_every_operator_is_exercised() -> None:
-    from respan_otel._filters import ALIASES, OPERATORS
+    from respan_otel.client._filters import ALIASES, OPERATORS
 
     used = set()
     for _, filters, _ in CASES:

@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import Status, StatusCode
 
 from respan_otel import propagate, span, trace
-from respan_otel._mapping import is_root, span_to_log
+from respan_otel._export._mapping import is_root, span_to_log
 from respan_otel._redact import get_redactor
 from tests.conftest import by_name
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from respan_otel._pacer import RequestPacer
+from respan_otel._export._pacer import RequestPacer
 
 
 def test_allows_the_limit_then_waits_for_the_oldest_to_leave_the_window():

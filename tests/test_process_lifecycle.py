@@ -2,7 +2,7 @@
 SIGTERM, hits a dead backend at exit, or forks.
 
 Scripts that must have spans still buffered at a given moment lengthen the batch
-processor's delay (``respan_otel._configure.SCHEDULE_DELAY_MILLIS``, read when
+processor's delay (``respan_otel._setup.SCHEDULE_DELAY_MILLIS``, read when
 ``configure()`` builds it) so that nothing is sent before that moment by chance.
 """
 
@@ -33,7 +33,7 @@ import sys
 import time
 
 import respan_otel
-import respan_otel._configure
+import respan_otel._setup
 from respan_otel import trace
 
 
@@ -43,7 +43,7 @@ def step(who, i):
 """
 
 HOLD_SPANS = """
-respan_otel._configure.SCHEDULE_DELAY_MILLIS = 60_000  # nothing leaves before the moment
+respan_otel._setup.SCHEDULE_DELAY_MILLIS = 60_000  # nothing leaves before the moment
 """
 
 

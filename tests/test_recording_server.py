@@ -200,12 +200,12 @@ def test_requests_per_minute_is_honoured_end_to_end_without_a_single_429(tmp_pat
 import logging
 
 import respan_otel
-import respan_otel._configure
+import respan_otel._setup
 from respan_otel import trace
-from respan_otel._pacer import RequestPacer
+from respan_otel._export._pacer import RequestPacer
 
 handle = respan_otel.configure(batch_size=50)
-exporter = respan_otel._configure._latest.exporter
+exporter = respan_otel._setup._latest.exporter
 limit = exporter.settings.requests_per_minute
 exporter._pacer = RequestPacer(limit, window={window})  # the pacer adds its margin
 logging.getLogger("respan_otel").setLevel(logging.DEBUG)  # every reply's status

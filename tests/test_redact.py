@@ -14,9 +14,9 @@ import pydantic
 import pytest
 from pydantic import v1 as pydantic_v1
 
-from respan_otel._config import DEFAULT_REDACT_KEYS
 from respan_otel._redact import REDACTED, Redactor, get_redactor, split_words
 from respan_otel._serialize import dumps, to_jsonable
+from respan_otel._settings import DEFAULT_REDACT_KEYS
 
 DEFAULTS = get_redactor(DEFAULT_REDACT_KEYS)
 

@@ -36,10 +36,10 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-import respan_otel._configure as configure_module
-import respan_otel.exporter as exporter_module
+import respan_otel._export._exporter as exporter_module
+import respan_otel._setup as configure_module
 from respan_otel import RespanClient, RespanDatasetExporter, span, trace
-from respan_otel._configure import DatasetSpanProcessor
+from respan_otel._setup import DatasetSpanProcessor
 from respan_otel.local import LocalRespan
 from tests.faulty_server import FaultyServer, RecordedRequest, Reply, json_reply
 

@@ -26,9 +26,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.trace import Status, StatusCode
 
 from respan_otel import RespanDatasetExporter, span, trace, update_current_span
-from respan_otel._config import DEFAULT_MAX_FIELD_BYTES, DEFAULT_REDACT_KEYS
-from respan_otel._mapping import span_to_log
+from respan_otel._export._mapping import span_to_log
 from respan_otel._redact import get_redactor
+from respan_otel._settings import DEFAULT_MAX_FIELD_BYTES, DEFAULT_REDACT_KEYS
 from tests.conftest import by_name
 from tests.faulty_server import FaultyServer, RecordedRequest, Reply, json_reply
 from tests.scripts.harness import DATASET_ID, child_env, run

@@ -22,9 +22,9 @@ import pytest
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-import respan_otel._configure as configure_module
+import respan_otel._setup as configure_module
 from respan_otel import ContextThreadPoolExecutor, RespanDatasetExporter, span, trace
-from respan_otel._configure import DatasetSpanProcessor
+from respan_otel._setup import DatasetSpanProcessor
 from tests.faulty_server import FaultyServer, RecordedRequest, Reply, json_reply
 
 DATASET = "6d0b2c7e-3a6a-4c09-9c7e-1f2d9e2d3f0a"

@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 import respan_otel
-import respan_otel._configure as configure_module
+import respan_otel._setup as configure_module
 from respan_otel import (
     RespanClient,
     RespanDatasetExporter,
@@ -40,8 +40,8 @@ from respan_otel import (
     trace,
     update_current_span,
 )
-from respan_otel._errors import APIConnectionError
 from respan_otel.cli import main as cli_main
+from respan_otel.client._errors import APIConnectionError
 from respan_otel.local import LocalRespan, serve
 from tests.faulty_server import FaultyServer, RecordedRequest, Reply, json_reply
 from tests.scripts.harness import child_env, local_respan, logs_of, run
@@ -326,7 +326,7 @@ def test_configured_redaction_keys_are_masked_end_to_end(route_spans, monkeypatc
     metadata, at any depth, in our spans and in other instrumentations' spans, all the
     way into the log the server stores."""
     monkeypatch.setenv("RESPAN_REDACT_KEYS", "ssn,account_number")
-    respan_otel._config.set_capture_settings(None)  # read the environment afresh
+    respan_otel._settings.set_capture_settings(None)  # read the environment afresh
     with local_respan() as (server, client):
         dataset = client.datasets.create(name="redaction", is_empty=True)
         exporter = RespanDatasetExporter(

@@ -15,9 +15,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from respan_otel._config import DEFAULT_REDACT_KEYS
 from respan_otel._redact import REDACTED, get_redactor
 from respan_otel._serialize import DEFAULT_MAX_BYTES, dumps, to_jsonable
+from respan_otel._settings import DEFAULT_REDACT_KEYS
 
 CAPS = st.sampled_from([256, 257, 300, 512, 1024, 4096, 65_536, DEFAULT_MAX_BYTES])
 REDACTOR = get_redactor(DEFAULT_REDACT_KEYS)

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from respan_otel._spool import Spool
+from respan_otel._export._spool import Spool
 
 
 def test_batches_come_back_in_the_order_they_were_written(tmp_path):

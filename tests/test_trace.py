@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from respan_otel import trace
-from respan_otel._config import CaptureSettings, set_capture_settings
+from respan_otel._settings import CaptureSettings, set_capture_settings
 from tests.conftest import by_name
 
 

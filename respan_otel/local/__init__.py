@@ -16,7 +16,7 @@ import threading
 import types
 from typing import Final
 
-from respan_otel._config import ENV_API_KEY
+from respan_otel._settings import ENV_API_KEY
 from respan_otel.local._api import Api
 from respan_otel.local._common import logger
 from respan_otel.local._server import LocalHTTPServer, RateLimiter, ServerState

@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Final
 
-from respan_otel._filters import Filters, normalize_filters
+from respan_otel.client._filters import Filters, normalize_filters
 from respan_otel.local._common import ApiError, dumps, parse_time
 
 SQL_FUNCTION: Final = "respan_match"

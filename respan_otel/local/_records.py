@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Final
 
-from respan_otel._filters import normalize_filters
+from respan_otel.client._filters import normalize_filters
 from respan_otel.local._common import ApiError, JSONObject, parse_time
 
 Errors = dict[str, list[str]]

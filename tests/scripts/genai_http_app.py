@@ -52,7 +52,7 @@ def main() -> None:
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     import respan_otel
-    from respan_otel._mapping import span_to_log
+    from respan_otel._export._mapping import span_to_log
 
     class RecordingExporter(respan_otel.RespanDatasetExporter):
         """Notes the thread of every export() call."""

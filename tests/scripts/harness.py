@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from respan_otel import RespanClient
-from respan_otel._types import DatasetLog
+from respan_otel.client._types import DatasetLog
 from respan_otel.local import LocalRespan
 
 DATASET_ID = "6d0b2c7e-3a6a-4c09-9c7e-1f2d9e2d3f0a"

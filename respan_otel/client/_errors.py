@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from respan_otel._types import BulkResult
+    from respan_otel.client._types import BulkResult
 
 __all__ = [
     "APIConnectionError",
@@ -47,7 +47,7 @@ class RespanError(Exception):
     body: Any
     retry_after: float | None
     bulk_result: BulkResult | None
-    """For :meth:`~respan_otel.client.DatasetLogs.bulk_create`: the combined result of the
+    """For :meth:`~respan_otel.client._client.DatasetLogs.bulk_create`: the combined result of the
     chunks written before this error, so a caller knows where to resume."""
 
     def __init__(

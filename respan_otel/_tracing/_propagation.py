@@ -20,10 +20,10 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.util.types import AttributeValue
 
 from respan_otel import _attributes as attrs
-from respan_otel._config import capture_settings
 from respan_otel._log import log_internal_error
 from respan_otel._redact import get_redactor
 from respan_otel._serialize import dumps
+from respan_otel._settings import capture_settings
 
 TRACER_NAME: Final = "respan_otel"
 
@@ -114,7 +114,7 @@ class Propagation:
 
     def __call__(self, func: Any) -> Any:
         """Decorate a sync, async, generator or async generator function."""
-        from respan_otel._decorator import context_decorator
+        from respan_otel._tracing._decorator import context_decorator
 
         return context_decorator(func, self.context)
 

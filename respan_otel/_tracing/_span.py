@@ -18,11 +18,11 @@ from opentelemetry.trace import ProxyTracerProvider, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
 from respan_otel import _attributes as attrs
-from respan_otel._config import CaptureSettings, capture_settings
 from respan_otel._log import log_internal_error, logger
-from respan_otel._propagation import TRACER_NAME, current_propagated
 from respan_otel._redact import get_redactor
 from respan_otel._serialize import dumps
+from respan_otel._settings import CaptureSettings, capture_settings
+from respan_otel._tracing._propagation import TRACER_NAME, current_propagated
 from respan_otel._version import __version__
 
 Kind = Literal[

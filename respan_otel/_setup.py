@@ -28,18 +28,18 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerPro
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
-from respan_otel._config import (
+from respan_otel._export._exporter import RespanDatasetExporter
+from respan_otel._export._mapping import BeforeSend, has_dataset_content, is_root
+from respan_otel._log import log_internal_error, logger
+from respan_otel._settings import (
     CaptureSettings,
     check_redact_keys,
     parse_float,
     sdk_disabled,
     set_capture_settings,
 )
-from respan_otel._log import log_internal_error, logger
-from respan_otel._mapping import BeforeSend, has_dataset_content, is_root
-from respan_otel._propagation import PropagationSpanProcessor
-from respan_otel._span import reset_tracer_cache
-from respan_otel.exporter import RespanDatasetExporter
+from respan_otel._tracing._propagation import PropagationSpanProcessor
+from respan_otel._tracing._span import reset_tracer_cache
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -8,12 +8,12 @@ Usage, with the SDK's own batching in front of it::
     provider.add_span_processor(BatchSpanProcessor(RespanDatasetExporter()))
 
 or with no code at all: ``OTEL_TRACES_EXPORTER=respan opentelemetry-instrument ...``.
-Every setting comes from arguments or ``RESPAN_*`` variables (see :mod:`respan_otel._config`).
+Every setting comes from arguments or ``RESPAN_*`` variables (see :mod:`respan_otel._settings`).
 
 What one ``export()`` call does, within one deadline (``RESPAN_EXPORT_TIMEOUT_SECONDS``):
 
 1. replays the disk spool, oldest first, if one is configured;
-2. maps each span to a log (:mod:`respan_otel._mapping`), skipping spans without dataset
+2. maps each span to a log (:mod:`respan_otel._export._mapping`), skipping spans without dataset
    content, applying ``only_root_spans`` and the ``before_send`` hook;
 3. groups logs per dataset (an id, or a name resolved once and created when missing) and
    splits them into requests of at most ``batch_size`` logs and ``max_request_bytes``;
@@ -47,8 +47,14 @@ from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from respan_otel._config import ExporterSettings
-from respan_otel._errors import (
+from respan_otel._export._mapping import BeforeSend, MappedLog, select_log
+from respan_otel._export._pacer import RequestPacer
+from respan_otel._export._spool import Spool, SpooledBatch
+from respan_otel._log import log_internal_error, logger
+from respan_otel._redact import get_redactor
+from respan_otel._serialize import to_jsonable
+from respan_otel._settings import ExporterSettings
+from respan_otel.client._errors import (
     APIConnectionError,
     AuthenticationError,
     NotFoundError,
@@ -57,13 +63,7 @@ from respan_otel._errors import (
     RespanError,
     ServerError,
 )
-from respan_otel._http import normalize_base_url
-from respan_otel._log import log_internal_error, logger
-from respan_otel._mapping import BeforeSend, MappedLog, select_log
-from respan_otel._pacer import RequestPacer
-from respan_otel._redact import get_redactor
-from respan_otel._serialize import to_jsonable
-from respan_otel._spool import Spool, SpooledBatch
+from respan_otel.client._transport import normalize_base_url
 
 _UUID = re.compile(
     r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
@@ -229,7 +229,7 @@ class RespanDatasetExporter(SpanExporter):
                 "works but no dataset logs are sent"
             )
         else:
-            from respan_otel.client import RespanClient
+            from respan_otel.client._client import RespanClient
 
             self._client = RespanClient(
                 settings.api_key,

@@ -26,9 +26,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from respan_otel import _attributes as attrs
-from respan_otel._config import capture_settings
 from respan_otel._redact import REDACTED, Redactor
 from respan_otel._serialize import to_jsonable
+from respan_otel._settings import capture_settings
 
 # ---------------------------------------------------------------------------------------
 # Precedence tables: the first attribute present wins.

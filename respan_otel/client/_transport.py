@@ -30,7 +30,8 @@ import requests.adapters
 import requests.auth
 import urllib3.exceptions
 
-from respan_otel._errors import (
+from respan_otel._version import __version__
+from respan_otel.client._errors import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
@@ -42,7 +43,6 @@ from respan_otel._errors import (
     ValidationError,
     format_detail,
 )
-from respan_otel._version import __version__
 
 logger = logging.getLogger("respan_otel")
 

@@ -11,8 +11,8 @@
                 "operator": "eq", "value": ["gpt-4o"]}}):
             print(log.input, log.output)
 
-The transport (pooling, auth, retries, errors) is in :mod:`respan_otel._http`, result
-types in :mod:`respan_otel._types`, exceptions in :mod:`respan_otel._errors`.
+The transport (pooling, auth, retries, errors) is in :mod:`respan_otel.client._transport`, result
+types in :mod:`respan_otel.client._types`, exceptions in :mod:`respan_otel.client._errors`.
 
 Retries: reads and idempotent writes (GET, PUT, PATCH, DELETE and the POST ``.../list/``
 endpoints) are retried on 408, 429, 5xx, connection errors and timeouts, up to
@@ -41,10 +41,10 @@ from types import TracebackType
 from typing import Any, Final, Literal
 from urllib.parse import quote
 
-from respan_otel._config import ENV_API_KEY, ENV_BASE_URL
-from respan_otel._errors import RespanError, ValidationError
-from respan_otel._filters import Filters, normalize_filters
-from respan_otel._http import (
+from respan_otel._settings import ENV_API_KEY, ENV_BASE_URL
+from respan_otel.client._errors import RespanError, ValidationError
+from respan_otel.client._filters import Filters, normalize_filters
+from respan_otel.client._transport import (
     DEFAULT_BACKOFF_BASE,
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RETRIES,
@@ -53,7 +53,7 @@ from respan_otel._http import (
     HTTPTransport,
     normalize_base_url,
 )
-from respan_otel._types import (
+from respan_otel.client._types import (
     BulkError,
     BulkResult,
     CreatedLog,

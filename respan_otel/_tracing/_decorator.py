@@ -26,10 +26,10 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Tracer
 
 from respan_otel import _attributes as attrs
-from respan_otel._config import sdk_disabled
 from respan_otel._log import log_internal_error
 from respan_otel._serialize import TRUNCATED_KEY
-from respan_otel._span import (
+from respan_otel._settings import sdk_disabled
+from respan_otel._tracing._span import (
     DEFAULT_KIND,
     Kind,
     RespanSpan,

@@ -1,0 +1,1 @@
+"""From finished spans to delivered dataset logs: mapping, delivery, spool, processors."""

@@ -1,0 +1,1 @@
+"""The tracing core: span handles, ``span()``, ``@trace`` and ``propagate()``."""
