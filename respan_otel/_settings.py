@@ -13,7 +13,10 @@ import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Literal
+
+RowsMode = Literal["useful", "all", "roots"]
+ROWS_MODES: Final[tuple[RowsMode, ...]] = ("useful", "all", "roots")
 
 _logger = logging.getLogger("respan_otel")
 
@@ -61,6 +64,9 @@ ENV_SPOOL_MAX_BYTES: Final = "RESPAN_SPOOL_MAX_BYTES"
 
 ENV_ONLY_ROOT_SPANS: Final = "RESPAN_ONLY_ROOT_SPANS"
 """``true`` exports only root spans (one log per end-to-end run). Default ``false``."""
+
+ENV_ROWS: Final = "RESPAN_ROWS"
+"""Which spans become rows: ``useful`` (default), ``all`` or ``roots``."""
 
 ENV_OTEL_SDK_DISABLED: Final = "OTEL_SDK_DISABLED"
 """OpenTelemetry's own switch; ``true`` makes every respan-otel call a pass-through."""
@@ -219,6 +225,13 @@ def _at_least(minimum: int) -> Callable[[str, str], int]:
     return lambda name, value: parse_int(name, value, minimum=minimum)
 
 
+def _rows_mode(name: str, value: str) -> str:
+    mode = value.strip().lower()
+    if mode not in ROWS_MODES:
+        raise ValueError(f"{name}={value!r} must be one of {', '.join(ROWS_MODES)}")
+    return mode
+
+
 def _seconds(name: str, value: str) -> float:
     return parse_float(name, value, minimum=0)
 
@@ -242,6 +255,7 @@ class ExporterSettings:
     spool_dir: str | None
     spool_max_bytes: int
     only_root_spans: bool
+    rows: RowsMode
     redact_keys: tuple[str, ...]
 
     def __repr__(self) -> str:
@@ -267,6 +281,7 @@ class ExporterSettings:
         spool_dir: str | os.PathLike[str] | None = None,
         spool_max_bytes: int | None = None,
         only_root_spans: bool | None = None,
+        rows: str | None = None,
         redact_keys: Iterable[str] | None = None,
         environ: Mapping[str, str] = os.environ,
     ) -> ExporterSettings:
@@ -296,6 +311,11 @@ class ExporterSettings:
         spool = _env_or(environ, ENV_SPOOL_DIR, spool_dir, _text)
         spool_bytes = _env_or(environ, ENV_SPOOL_MAX_BYTES, spool_max_bytes, _at_least(1024))
         roots = _env_or(environ, ENV_ONLY_ROOT_SPANS, only_root_spans, parse_bool)
+        mode = _env_or(environ, ENV_ROWS, rows, _rows_mode)
+        if mode is None:
+            mode = "roots" if roots else "useful"
+        elif mode not in ROWS_MODES:
+            raise ValueError(f"rows={mode!r} must be one of {', '.join(ROWS_MODES)}")
         extra = environ.get(ENV_REDACT_KEYS)
         keys = DEFAULT_REDACT_KEYS + (parse_list(extra) if extra else ())
         if redact_keys is not None:
@@ -338,6 +358,7 @@ class ExporterSettings:
                 DEFAULT_SPOOL_MAX_BYTES if spool_bytes is None else spool_bytes,
                 1024,
             ),
-            only_root_spans=bool(roots),
+            only_root_spans=mode == "roots",
+            rows=mode,  # type: ignore[arg-type]  # checked against ROWS_MODES above
             redact_keys=keys,
         )

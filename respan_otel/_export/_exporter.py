@@ -35,7 +35,6 @@ import json
 import math
 import os
 import random
-import re
 import threading
 import time
 import weakref
@@ -47,13 +46,15 @@ from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from respan_otel._export._mapping import BeforeSend, MappedLog, select_log
+from respan_otel._datasets import is_dataset_id
+from respan_otel._export._mapping import BeforeSend
 from respan_otel._export._pacer import RequestPacer
+from respan_otel._export._rows import RowBuilder
 from respan_otel._export._spool import Spool, SpooledBatch
 from respan_otel._log import log_internal_error, logger
 from respan_otel._redact import get_redactor
 from respan_otel._serialize import to_jsonable
-from respan_otel._settings import ExporterSettings
+from respan_otel._settings import ExporterSettings, RowsMode
 from respan_otel.client._errors import (
     APIConnectionError,
     AuthenticationError,
@@ -65,9 +66,6 @@ from respan_otel.client._errors import (
 )
 from respan_otel.client._transport import normalize_base_url
 
-_UUID = re.compile(
-    r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
-)
 _BODY_OVERHEAD: Final = len(b'{"logs":[]}')
 _BACKOFF_BASE: Final = 1.0
 _BACKOFF_CAP: Final = 30.0
@@ -76,11 +74,6 @@ _SUPPRESS_KEYS: Final = (
     otel_context._SUPPRESS_HTTP_INSTRUMENTATION_KEY,
     "suppress_instrumentation",  # the legacy key some instrumentations still read
 )
-
-
-def is_dataset_id(value: str) -> bool:
-    """Whether ``value`` has the form of a Respan dataset id (a UUID), not a name."""
-    return bool(_UUID.match(value))
 
 
 @dataclass
@@ -156,7 +149,8 @@ class RespanDatasetExporter(SpanExporter):
         request_timeout: seconds one HTTP request may take (``RESPAN_REQUEST_TIMEOUT_SECONDS``).
         spool_dir: where undeliverable logs are kept for later (``RESPAN_SPOOL_DIR``).
         spool_max_bytes: size cap of the spool (``RESPAN_SPOOL_MAX_BYTES``).
-        only_root_spans: export one log per end-to-end run (``RESPAN_ONLY_ROOT_SPANS``).
+        only_root_spans: same as ``rows="roots"`` (``RESPAN_ONLY_ROOT_SPANS``).
+        rows: which spans become rows: ``"useful"``, ``"all"`` or ``"roots"`` (``RESPAN_ROWS``).
         before_send: last-mile hook to change or drop each log body.
         redact_keys: keys masked in content read from other instrumentations' spans.
         allow_insecure_http: permit ``http://`` to a host that is not loopback.
@@ -176,6 +170,7 @@ class RespanDatasetExporter(SpanExporter):
         spool_dir: str | os.PathLike[str] | None = None,
         spool_max_bytes: int | None = None,
         only_root_spans: bool | None = None,
+        rows: RowsMode | None = None,
         before_send: BeforeSend | None = None,
         redact_keys: Sequence[str] | None = None,
         allow_insecure_http: bool = False,
@@ -194,6 +189,7 @@ class RespanDatasetExporter(SpanExporter):
             spool_dir=spool_dir,
             spool_max_bytes=spool_max_bytes,
             only_root_spans=only_root_spans,
+            rows=rows,
             redact_keys=redact_keys,
         )
         settings = self.settings
@@ -204,8 +200,11 @@ class RespanDatasetExporter(SpanExporter):
                 "@trace(dataset=...) instead"
             )
         self.stats = ExportStats()
-        self._before_send = before_send
-        self._redactor = get_redactor(settings.redact_keys)
+        self._rows = RowBuilder(
+            rows=settings.rows,
+            redactor=get_redactor(settings.redact_keys),
+            before_send=before_send,
+        )
         self._stop = threading.Event()
         self._closed = False
         self._cap = math.inf
@@ -359,15 +358,14 @@ class RespanDatasetExporter(SpanExporter):
         """Map, filter and encode spans; group the logs by dataset key."""
         batches: dict[str, list[bytes]] = {}
         limit = self.settings.max_request_bytes - _BODY_OVERHEAD
-        for span in spans:
+        built = self._rows.build(spans)
+        self._count_not_rows(built.not_rows)
+        for mapped in built.rows:
             try:
-                mapped = self._map(span)
-                encoded = _encode(mapped.body) if mapped is not None else b""
+                encoded = _encode(mapped.body)
             except Exception as exc:
-                log_internal_error("mapping a span to a dataset log", exc)
+                log_internal_error("encoding a dataset log", exc)
                 self.stats.add(dropped=1)
-                continue
-            if mapped is None:
                 continue
             dataset = mapped.dataset or self.settings.dataset_id
             if dataset is None:
@@ -391,28 +389,19 @@ class RespanDatasetExporter(SpanExporter):
             batches.setdefault(dataset, []).append(encoded)
         return batches
 
-    def _map(self, span: ReadableSpan) -> MappedLog | None:
-        try:
-            mapped, reason = select_log(
-                span,
-                only_root_spans=self.settings.only_root_spans,
-                redactor=self._redactor,
-                before_send=self._before_send,
-            )
-        except Exception as exc:
-            log_internal_error("the before_send hook (the log was dropped)", exc)
-            self.stats.add(dropped=1)
-            return None
-        if reason == "no-content":
-            self.stats.add(skipped_spans=1)
-        elif reason == "before-send":
-            self.stats.add(dropped=1)
-        elif reason == "before-send-type":
-            self._warn_once(
-                reason, "respan_otel: before_send must return a dict or None; the log was dropped"
-            )
-            self.stats.add(dropped=1)
-        return mapped
+    def _count_not_rows(self, not_rows: Mapping[str, int]) -> None:
+        for reason, count in not_rows.items():
+            if reason in ("no-content", "not-root"):
+                # not dataset content at all (HTTP, DB) or filtered by the rows setting
+                if reason == "no-content":
+                    self.stats.add(skipped_spans=count)
+                continue
+            if reason == "before-send-type":
+                self._warn_once(
+                    reason,
+                    "respan_otel: before_send must return a dict or None; the log was dropped",
+                )
+            self.stats.add(dropped=count)
 
     # -- delivery ---------------------------------------------------------------------------
 
