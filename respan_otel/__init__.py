@@ -7,25 +7,77 @@ covers the rest of the datasets API; :mod:`respan_otel.local` runs a compatible
 server offline.
 """
 
-from respan_otel._export._exporter import ExportStats, RespanDatasetExporter
-from respan_otel._setup import Respan, configure, flush, flush_after, shutdown
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, Final
+
+from respan_otel._tracing._checks import KINDS, Kind
 from respan_otel._tracing._decorator import trace
-from respan_otel._tracing._propagation import Propagation, PropagationSpanProcessor, propagate
-from respan_otel._tracing._span import KINDS, Kind, RespanSpan, span, update_current_span
+from respan_otel._tracing._handle import RespanSpan
+from respan_otel._tracing._propagation import Propagation, propagate
+from respan_otel._tracing._span import span, update_current_span
 from respan_otel._tracing._threads import ContextThreadPoolExecutor, wrap_context
 from respan_otel._version import __version__
-from respan_otel.client._client import RespanClient
-from respan_otel.client._errors import (
-    APIConnectionError,
-    APITimeoutError,
-    AuthenticationError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    RespanError,
-    ServerError,
-    ValidationError,
-)
+
+if TYPE_CHECKING:  # imported on first use below; type checkers and IDEs see them here
+    from respan_otel._export._exporter import ExportStats, RespanDatasetExporter
+    from respan_otel._setup import Respan, configure, flush, flush_after, shutdown
+    from respan_otel._tracing._processor import PropagationSpanProcessor
+    from respan_otel.client._client import RespanClient
+    from respan_otel.client._errors import (
+        APIConnectionError,
+        APITimeoutError,
+        AuthenticationError,
+        NotFoundError,
+        PermissionDeniedError,
+        RateLimitError,
+        RespanError,
+        ServerError,
+        ValidationError,
+    )
+
+# Exporting, setup and the REST client pull in requests and urllib3: loaded when first
+# named, so ``import respan_otel`` (and ``@trace`` at import time) stays cheap.
+_LAZY: Final = {
+    "ExportStats": "respan_otel._export._exporter",
+    "RespanDatasetExporter": "respan_otel._export._exporter",
+    "Respan": "respan_otel._setup",
+    "configure": "respan_otel._setup",
+    "flush": "respan_otel._setup",
+    "flush_after": "respan_otel._setup",
+    "shutdown": "respan_otel._setup",
+    "PropagationSpanProcessor": "respan_otel._tracing._processor",
+    "RespanClient": "respan_otel.client._client",
+    **dict.fromkeys(
+        (
+            "APIConnectionError",
+            "APITimeoutError",
+            "AuthenticationError",
+            "NotFoundError",
+            "PermissionDeniedError",
+            "RateLimitError",
+            "RespanError",
+            "ServerError",
+            "ValidationError",
+        ),
+        "respan_otel.client._errors",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'respan_otel' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "KINDS",

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Final
 
-PREFIX: Final = "respan."
+TRACER_NAME: Final = "respan_otel"
+"""Instrumentation scope of our spans; the propagation processor skips them."""
 
 KIND: Final = "respan.span.kind"
 """The span kind given to ``@trace``/``span`` (workflow, task, llm, ...)."""
 
 DATASET: Final = "respan.dataset"
-"""Dataset id or name the span's log should go to."""
+"""Dataset id or name the span's log should go to; spans started inside inherit it."""
 
 INPUT: Final = "respan.input"
 """JSON string: bound call arguments, or what ``set_input`` gave."""

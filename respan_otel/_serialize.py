@@ -74,7 +74,6 @@ import datetime as dt
 import enum
 import io
 import json
-import logging
 import pathlib
 import re
 import types
@@ -85,18 +84,16 @@ from collections.abc import Set as AbstractSet
 from decimal import Decimal
 from typing import Any, Final, Union, cast
 
+from respan_otel._log import logger
 from respan_otel._redact import REDACTED, Redactor
-
-_logger = logging.getLogger("respan_otel")
+from respan_otel._settings import DEFAULT_MAX_FIELD_BYTES
 
 JSONValue = Union[None, bool, int, float, str, list["JSONValue"], dict[str, "JSONValue"]]  # noqa: UP007
 
 TRUNCATED_KEY: Final = "_truncated"
 """Key of the marker left in a mapping or array that was cut short."""
-DEFAULT_MAX_BYTES: Final = 128 * 1024
+DEFAULT_MAX_BYTES: Final = DEFAULT_MAX_FIELD_BYTES
 DEFAULT_MAX_DEPTH: Final = 20
-MIN_MAX_BYTES: Final = 256
-"""Smallest ``max_bytes`` for which :func:`dumps` guarantees its cap."""
 DEFAULT_MAX_NODES: Final = 32_768
 """Values :func:`to_jsonable` visits at most per call; containers beyond it are cut."""
 DEFAULT_MAX_STRING: Final = DEFAULT_MAX_BYTES
@@ -788,7 +785,7 @@ def to_jsonable(
         tree = walker.run(value)
         return _finalize(tree) if walker.cut else cast("JSONValue", tree)
     except Exception:
-        _logger.debug("respan_otel: could not convert a %s", _type_name(value), exc_info=True)
+        logger.debug("respan_otel: could not convert a %s", _type_name(value), exc_info=True)
         return f"<unserializable {_type_name(value)[:50]}>"
 
 
@@ -887,7 +884,7 @@ def dumps(
 ) -> str:
     """Serialize ``value`` to compact JSON of at most ``max_bytes`` UTF-8 bytes; never raises.
 
-    The cap holds whenever ``max_bytes >= MIN_MAX_BYTES``. A value that does not fit has
+    The cap holds whenever ``max_bytes >= MIN_FIELD_BYTES``. A value that does not fit has
     its long strings cut first, then its containers, each with a marker; when even that
     fails the result is ``{"_truncated": true, "preview": "<head of the JSON>"}``.
     """
@@ -907,7 +904,7 @@ def dumps(
             return text
         return _dumps_bounded(value, max_bytes, redactor)
     except Exception:
-        _logger.debug("respan_otel: could not serialize a %s", _type_name(value), exc_info=True)
+        logger.debug("respan_otel: could not serialize a %s", _type_name(value), exc_info=True)
         return _encode(f"<unserializable {_type_name(value)[:50]}>")
 
 

@@ -8,17 +8,16 @@ raises ``ValueError`` naming the variable. Code on the hot path never sees that 
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from respan_otel._log import logger
+
 RowsMode = Literal["useful", "all", "roots"]
 ROWS_MODES: Final[tuple[RowsMode, ...]] = ("useful", "all", "roots")
-
-_logger = logging.getLogger("respan_otel")
 
 ENV_API_KEY: Final = "RESPAN_API_KEY"
 """Bearer token for the Respan API. Without it nothing is exported."""
@@ -193,7 +192,7 @@ def capture_settings() -> CaptureSettings:
         try:
             _settings = CaptureSettings.from_env()
         except ValueError as exc:
-            _logger.warning("respan_otel: %s; using the defaults for capture settings", exc)
+            logger.warning("respan_otel: %s; using the defaults for capture settings", exc)
             _settings = CaptureSettings(disabled=sdk_disabled())
     return _settings
 

@@ -38,8 +38,8 @@ from respan_otel._settings import (
     sdk_disabled,
     set_capture_settings,
 )
-from respan_otel._tracing._propagation import PropagationSpanProcessor
-from respan_otel._tracing._span import reset_tracer_cache
+from respan_otel._tracing._handle import reset_tracer_cache
+from respan_otel._tracing._processor import PropagationSpanProcessor
 
 P = ParamSpec("P")
 R = TypeVar("R")

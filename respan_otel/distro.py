@@ -34,7 +34,7 @@ from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 from opentelemetry.sdk.trace import TracerProvider
 
 from respan_otel._log import logger
-from respan_otel._tracing._propagation import PropagationSpanProcessor
+from respan_otel._tracing._processor import PropagationSpanProcessor
 
 NAME: Final = "respan"
 

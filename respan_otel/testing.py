@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 from respan_otel._export._mapping import BeforeSend, MappedLog, select_log
 from respan_otel._redact import get_redactor
 from respan_otel._settings import capture_settings
-from respan_otel._tracing._propagation import PropagationSpanProcessor
+from respan_otel._tracing._processor import PropagationSpanProcessor
 
 __all__ = ["CapturedLogs", "InMemoryDatasetExporter", "SpanRouter", "respan_logs", "router_for"]
 

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from respan_otel import PropagationSpanProcessor
 from respan_otel._settings import set_capture_settings
-from respan_otel._tracing._span import reset_tracer_cache
+from respan_otel._tracing._handle import reset_tracer_cache
 from respan_otel.testing import router_for
 
 _EXPORTER = InMemorySpanExporter()

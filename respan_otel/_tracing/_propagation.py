@@ -1,31 +1,28 @@
 """``propagate()``: session, customer, thread and custom ids, and metadata, for every span
-opened inside it, ours and other instrumentations' alike.
+opened inside it, ours and other instrumentations' alike. A span's ``dataset=`` travels the
+same way (see ``_handle.start``).
 
 The values live in the OpenTelemetry context, so they follow the same rules as the current
 span: they cross ``await`` and ``asyncio`` tasks, and threads through
 :class:`~respan_otel.ContextThreadPoolExecutor` or :func:`~respan_otel.wrap_context`.
-``@trace`` and ``span()`` stamp them on their own spans; :class:`PropagationSpanProcessor`
+``@trace`` and ``span()`` stamp them on their own spans; ``PropagationSpanProcessor``
 stamps them on everyone else's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextvars import ContextVar
 from typing import Any, Final
 
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.util.types import AttributeValue
 
 from respan_otel import _attributes as attrs
-from respan_otel._log import log_internal_error
 from respan_otel._redact import get_redactor
 from respan_otel._serialize import dumps
 from respan_otel._settings import capture_settings
-
-TRACER_NAME: Final = "respan_otel"
+from respan_otel._tracing._context import context_decorator, enter_scope, exit_scope
 
 _KEY: Final = otel_context.create_key("respan_otel.propagated")
 
@@ -33,11 +30,14 @@ _KEY: Final = otel_context.create_key("respan_otel.propagated")
 class Propagated:
     """An immutable set of propagated values, with the span attributes they make."""
 
-    __slots__ = ("attributes", "ids", "metadata")
+    __slots__ = ("attributes", "dataset", "ids", "metadata")
 
-    def __init__(self, ids: Mapping[str, str], metadata: Mapping[str, Any]) -> None:
+    def __init__(
+        self, ids: Mapping[str, str], metadata: Mapping[str, Any], dataset: str | None = None
+    ) -> None:
         self.ids: dict[str, str] = dict(ids)
         self.metadata: dict[str, Any] = dict(metadata)
+        self.dataset = dataset
         attributes: dict[str, AttributeValue] = {
             attrs.PROPAGATED_IDS[key]: value for key, value in self.ids.items()
         }
@@ -48,20 +48,34 @@ class Propagated:
                 max_bytes=settings.max_field_bytes,
                 redactor=get_redactor(settings.redact_keys),
             )
+        if dataset is not None:
+            attributes[attrs.DATASET] = dataset
         self.attributes = attributes
 
     def merged(self, ids: Mapping[str, str], metadata: Mapping[str, Any]) -> Propagated:
         """These values overlaid with inner ones: ids replace, metadata keys merge."""
-        return Propagated({**self.ids, **ids}, {**self.metadata, **metadata})
+        return Propagated({**self.ids, **ids}, {**self.metadata, **metadata}, self.dataset)
+
+    def with_dataset(self, dataset: str) -> Propagated:
+        """These values with ``dataset`` for every span started inside (no re-encoding)."""
+        copy = Propagated.__new__(Propagated)
+        copy.ids, copy.metadata, copy.dataset = self.ids, self.metadata, dataset
+        copy.attributes = {**self.attributes, attrs.DATASET: dataset}
+        return copy
 
 
-_EMPTY: Final = Propagated({}, {})
+EMPTY: Final = Propagated({}, {})
 
 
 def current_propagated(ctx: Context | None = None) -> Propagated | None:
     """The propagated values in ``ctx`` (default: the current context), if any."""
     value = otel_context.get_value(_KEY, ctx)
     return value if isinstance(value, Propagated) else None
+
+
+def with_propagated(ctx: Context | None, values: Propagated) -> Context:
+    """``ctx`` (default: the current context) carrying ``values`` for spans started in it."""
+    return otel_context.set_value(_KEY, values, ctx)
 
 
 def _check_id(name: str, value: object) -> str | None:
@@ -75,36 +89,27 @@ def _check_id(name: str, value: object) -> str | None:
 class Propagation:
     """What ``propagate(...)`` returns: a context manager (sync and async) and a decorator.
 
-    Each entry keeps its own token in a context variable, so one object can be re-entered,
-    or used by several tasks at once.
+    One object can be re-entered, or used by several tasks at once: each entry is undone
+    in the context that made it.
     """
 
-    __slots__ = ("_ids", "_metadata", "_tokens")
+    __slots__ = ("_ids", "_metadata")
 
     def __init__(self, ids: Mapping[str, str], metadata: Mapping[str, Any]) -> None:
         self._ids = dict(ids)
         self._metadata = dict(metadata)
-        self._tokens: ContextVar[tuple[object, ...]] = ContextVar(
-            "respan_otel.propagation", default=()
-        )
 
     def context(self, parent: Context | None = None) -> Context:
         """``parent`` (default: the current context) with these values merged in."""
-        outer = current_propagated(parent) or _EMPTY
-        return otel_context.set_value(_KEY, outer.merged(self._ids, self._metadata), parent)
+        outer = current_propagated(parent) or EMPTY
+        return with_propagated(parent, outer.merged(self._ids, self._metadata))
 
     def __enter__(self) -> Propagation:
-        token = otel_context.attach(self.context())
-        self._tokens.set((*self._tokens.get(), token))
+        enter_scope(self, self.context())
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        tokens = self._tokens.get()
-        if not tokens:
-            return  # exited in a context where it was never entered
-        *rest, token = tokens
-        self._tokens.set(tuple(rest))
-        otel_context.detach(token)  # type: ignore[arg-type]
+        exit_scope(self)  # exited where it was never entered: nothing to undo there
 
     async def __aenter__(self) -> Propagation:
         return self.__enter__()
@@ -114,8 +119,6 @@ class Propagation:
 
     def __call__(self, func: Any) -> Any:
         """Decorate a sync, async, generator or async generator function."""
-        from respan_otel._tracing._decorator import context_decorator
-
         return context_decorator(func, self.context)
 
 
@@ -143,29 +146,3 @@ def propagate(
     }
     ids = {key: value for key, value in given.items() if value is not None}
     return Propagation(ids, dict(metadata or {}))
-
-
-class PropagationSpanProcessor(SpanProcessor):
-    """Copies ``propagate()`` values onto every span when it starts.
-
-    ``configure()`` installs it. With your own provider, add it yourself, before the
-    exporting processors::
-
-        provider.add_span_processor(PropagationSpanProcessor())
-
-    Spans of respan-otel's own tracer already carry the values and are skipped.
-    """
-
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        try:
-            scope = span.instrumentation_scope
-            if scope is not None and scope.name == TRACER_NAME:
-                return
-            values = current_propagated(parent_context)
-            if values is not None and values.attributes:
-                span.set_attributes(values.attributes)
-        except Exception as exc:
-            log_internal_error("PropagationSpanProcessor.on_start", exc)
-
-    def on_end(self, span: ReadableSpan) -> None:
-        return None

@@ -41,12 +41,12 @@ from types import TracebackType
 from typing import Any, Final, Literal
 from urllib.parse import quote
 
-from respan_otel._settings import ENV_API_KEY, ENV_BASE_URL
+from respan_otel._settings import DEFAULT_BASE_URL, ENV_API_KEY, ENV_BASE_URL
+from respan_otel._unset import UNSET
 from respan_otel.client._errors import RespanError, ValidationError
 from respan_otel.client._filters import Filters, normalize_filters
 from respan_otel.client._transport import (
     DEFAULT_BACKOFF_BASE,
-    DEFAULT_BASE_URL,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     MAX_RETRY_WAIT,
@@ -76,26 +76,6 @@ BULK_MAX_LOGS: Final = 500
 """Most logs the bulk endpoint takes in one request; ``bulk_create`` chunks to this."""
 MAX_PAGE_SIZE: Final = 100
 """Largest ``page_size`` the list endpoints accept."""
-
-
-class _Unset:
-    """Marks an argument that was not given, where ``None`` is a meaningful JSON value."""
-
-    _instance: _Unset | None = None
-
-    def __new__(cls) -> _Unset:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "UNSET"
-
-    def __bool__(self) -> bool:
-        return False
-
-
-UNSET: Final = _Unset()
 
 
 def _segment(name: str, value: object) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import email.utils
 import ipaddress
 import json
-import logging
 import os
 import random
 import re
@@ -30,6 +29,7 @@ import requests.adapters
 import requests.auth
 import urllib3.exceptions
 
+from respan_otel._log import logger
 from respan_otel._version import __version__
 from respan_otel.client._errors import (
     APIConnectionError,
@@ -44,9 +44,6 @@ from respan_otel.client._errors import (
     format_detail,
 )
 
-logger = logging.getLogger("respan_otel")
-
-DEFAULT_BASE_URL: Final = "https://api.respan.ai"
 DEFAULT_TIMEOUT: Final = 30.0
 """Seconds to wait for a connection and then for each read of a response."""
 DEFAULT_MAX_RETRIES: Final = 2
