@@ -16,7 +16,7 @@ from typing import Any
 
 import respan_otel
 from respan_otel import RespanClient, propagate, span, trace, update_current_span
-from respan_otel.local import LocalRespan
+from respan_otel.local import DEFAULT_DB, DEFAULT_PORT, LocalRespan
 
 DOCS = {
     "refund": "Refunds are issued within 14 days of receiving the return.",
@@ -99,7 +99,8 @@ def main() -> None:
             base_url = os.environ.get("RESPAN_BASE_URL", "https://api.respan.ai")
             where = base_url
         else:
-            server = stack.enter_context(LocalRespan())
+            # kept in the file `respan-otel serve` opens, so its viewer shows these runs
+            server = stack.enter_context(LocalRespan(db=DEFAULT_DB))
             api_key, base_url = server.api_key, server.base_url
             where = f"a local Respan-compatible server at {base_url}"
         client = stack.enter_context(RespanClient(api_key=api_key, base_url=base_url))
@@ -154,6 +155,10 @@ def main() -> None:
         print(
             "\nThis ran offline. To send to Respan, set RESPAN_API_KEY (and RESPAN_BASE_URL "
             "if you use another host) and run it again."
+        )
+        print(
+            f"See these runs as trace trees: run `respan-otel serve` in this folder (it opens "
+            f"{DEFAULT_DB}) and open http://127.0.0.1:{DEFAULT_PORT}/ with the key it prints."
         )
 
 

@@ -10,10 +10,11 @@ from pathlib import Path
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def run_example(name: str) -> subprocess.CompletedProcess[str]:
+def run_example(name: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RESPAN_", "OTEL_"))}
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / name)],
+        cwd=cwd,
         capture_output=True,
         text=True,
         env=env,
@@ -24,14 +25,16 @@ def run_example(name: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def test_quickstart_round_trip_offline():
-    result = run_example("quickstart.py")
+def test_quickstart_round_trip_offline(tmp_path: Path):
+    result = run_example("quickstart.py", cwd=tmp_path)
     out = result.stdout
     assert "Stored 11 dataset logs in 'respan-otel quickstart'" in out
     assert out.count("support_agent") == 3
     assert "ValueError: empty question" in out
     assert "'exported': 11, 'failed': 0, 'dropped': 0" in out
     assert "This ran offline" in out
+    assert "open http://127.0.0.1:8787/" in out, "the user is told where the viewer is"
+    assert (tmp_path / "respan-local.db").is_file(), "kept where `respan-otel serve` looks"
     assert result.stderr == "", "nothing may be printed to stderr: all logging goes through logging"
 
 

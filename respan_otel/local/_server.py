@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 from respan_otel._version import __version__
 from respan_otel.local._api import Api, Request, Response
 from respan_otel.local._common import dumps, logger
+from respan_otel.local._viewer import is_viewer_path, respond
 
 IDLE_CONNECTION_SECONDS: Final = 60.0
 """A keep-alive connection with no request for this long is closed."""
@@ -286,6 +287,10 @@ class _Handler(BaseHTTPRequestHandler):
         length = self._content_length()
         if length is None:
             return Response(400, _json_bytes("Invalid Content-Length header."), close=True)
+        if is_viewer_path(urlsplit(self.path).path):  # the web viewer signs in on its own
+            return respond(
+                self.command, self.path, self.headers, self.rfile, state.api, state.api_key
+            )
         denied = self._authorized()
         if denied is not None:
             # the body is never read for a caller without the key; the connection then

@@ -39,6 +39,8 @@ CREATE TABLE IF NOT EXISTS logs (
     source TEXT NOT NULL CHECK (json_valid(source))
 );
 CREATE INDEX IF NOT EXISTS logs_by_dataset ON logs (dataset_id, seq);
+CREATE INDEX IF NOT EXISTS logs_by_time
+    ON logs (dataset_id, json_extract(doc, '$."timestamp"'), seq);
 CREATE TABLE IF NOT EXISTS experiments (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
@@ -46,6 +48,9 @@ CREATE TABLE IF NOT EXISTS experiments (
 );
 """
 
+# Sorts written out in the SQL (not bound) so SQLite can use the expression index above:
+# a page of a 100,000-log dataset by time then reads 50 rows instead of sorting them all.
+_INDEXED_SORTS: Final = frozenset({'$."timestamp"'})
 _LOG_COUNT: Final = "(SELECT COUNT(*) FROM logs WHERE logs.dataset_id = datasets.id)"
 
 
@@ -116,11 +121,13 @@ class Store:
         where = f"{scope} AND ({query.where})"
         params = [*scope_params, *query.params]
         direction = "DESC" if query.descending else "ASC"
+        indexed = query.sort_path in _INDEXED_SORTS
+        key = f"'{query.sort_path}'" if indexed else "?"
         sql = (
             f"SELECT {columns} FROM {table} WHERE {where} "
-            f"ORDER BY json_extract(doc, ?) {direction}, seq {direction}"
+            f"ORDER BY json_extract(doc, {key}) {direction}, seq {direction}"
         )
-        window: list[object] = [query.sort_path]
+        window: list[object] = [] if indexed else [query.sort_path]
         if query.limit is not None:
             sql += " LIMIT ? OFFSET ?"
             window += [query.limit, query.offset]
