@@ -187,8 +187,8 @@ def serve(
         if server.api_key_generated:
             line += f" RESPAN_API_KEY={server.api_key}"
         limit = f", {rate_limit_per_minute} requests/min" if rate_limit_per_minute else ""
-        print(f"{line} (database {db}{limit}; Ctrl-C to stop)", flush=True)
-        print(f"Viewer: {server.base_url}/ (sign in with the API key)", flush=True)
+        viewer = f"; viewer at {server.base_url}/"
+        print(f"{line} (database {db}{limit}{viewer}; Ctrl-C to stop)", flush=True)
         logger.info("local Respan server listening on %s", server.base_url)
         while not stop.wait(0.5):
             pass
