@@ -283,9 +283,15 @@ def test_retrieve_dataset_log_seed(base: str) -> None:
 
 
 def test_create_experiment_seed(base: str) -> None:
+    # the seed names a dataset of its own account; here it does not exist yet
     r = post(f"{base}/api/v2/experiments/", CREATE_EXPERIMENT)
+    assert r.status_code == 404
+    assert r.json() == {"detail": "Dataset not found"}
+    ds = str(create_dataset(base)["id"])
+    r = post(f"{base}/api/v2/experiments/", CREATE_EXPERIMENT.replace("ds_support_qa_2024", ds))
     assert r.status_code == 201
     exp = r.json()
+    assert exp["dataset_id"] == ds
     expected_keys = {
         "id",
         "name",
@@ -312,7 +318,7 @@ def test_create_experiment_seed(base: str) -> None:
     assert expected_keys <= set(exp)
     assert exp["name"] == "gpt-4o-mini quality run"
     assert exp["status"] == "pending"
-    assert exp["dataset"] == exp["dataset_id"] == "ds_support_qa_2024"
+    assert exp["dataset"] == exp["dataset_id"] == ds
     assert exp["workflow_count"] == 1
     assert exp["progress"] == 0
     assert exp["workflow"] == json.loads(CREATE_EXPERIMENT)["workflow"]
@@ -354,7 +360,9 @@ def test_seed_curl_commands(base: str) -> None:
     assert status == 200
     assert isinstance(log, dict)
     assert log["model"] == "gpt-4"
-    status, exp = curl("POST", "/api/v2/experiments/", CREATE_EXPERIMENT)
+    status, exp = curl(
+        "POST", "/api/v2/experiments/", CREATE_EXPERIMENT.replace("ds_support_qa_2024", ds["id"])
+    )
     assert status == 201
     assert isinstance(exp, dict)
     assert exp["status"] == "pending"

@@ -83,7 +83,7 @@ def test_dataset_crud(session: requests.Session, api: str) -> None:
     assert r.status_code == 200
     assert r.json()["name"] == "Renamed"
     assert r.json()["starred"] is True
-    assert r.json()["tags"] == ["t1"]
+    assert r.json()["tags"] == [{"id": "t1", "name": "t1", "color": None}]
     assert r.json()["description"] == "d"
     r = session.delete(f"{api}/datasets/{ds['id']}/")
     assert r.status_code == 204

@@ -8,7 +8,7 @@ equality to keep both readable.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,6 @@ __all__ = [
     "Dataset",
     "DatasetLog",
     "Experiment",
-    "LogPage",
 ]
 
 _METRIC_KEYS = (
@@ -147,41 +146,6 @@ class CreatedLog:
 
 
 @dataclass(frozen=True)
-class LogPage:
-    """One page of a dataset's logs. Iterating it yields its ``results``."""
-
-    count: int
-    next: str | None
-    previous: str | None
-    results: list[DatasetLog]
-    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @classmethod
-    def from_api(cls, body: Mapping[str, Any]) -> LogPage:
-        """Build from a response body, keeping it whole in ``raw``."""
-        items = body.get("results")
-        results = [
-            DatasetLog.from_api(item)
-            for item in (items if isinstance(items, list) else [])
-            if isinstance(item, Mapping)
-        ]
-        count = _int(body.get("count"))
-        return cls(
-            count=len(results) if count is None else count,
-            next=_str(body.get("next")),
-            previous=_str(body.get("previous")),
-            results=results,
-            raw=dict(body),
-        )
-
-    def __iter__(self) -> Iterator[DatasetLog]:
-        return iter(self.results)
-
-    def __len__(self) -> int:
-        return len(self.results)
-
-
-@dataclass(frozen=True)
 class BulkError:
     """One log that a bulk create refused; ``index`` is its position in the caller's list."""
 
@@ -211,7 +175,8 @@ class BulkResult:
 
 @dataclass(frozen=True)
 class Experiment:
-    """An experiment. Locally it stays ``pending``: no model or evaluator runs there."""
+    """An experiment. ``status`` goes ``pending`` -> ``running`` -> ``completed``/``failed``;
+    ``progress`` is a percentage. Locally nothing runs: a runner sets both."""
 
     id: str
     name: str | None = None
@@ -224,6 +189,8 @@ class Experiment:
     evaluator_workflow_ids: list[str] = field(default_factory=list)
     created_at: str | None = None
     error_message: str | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -245,6 +212,8 @@ class Experiment:
             evaluator_workflow_ids=_strings(body.get("evaluator_workflow_ids")),
             created_at=_str(body.get("created_at")),
             error_message=_str(body.get("error_message")) or None,
+            started_at=_str(body.get("started_at")),
+            completed_at=_str(body.get("completed_at")),
             raw=dict(body),
         )
 

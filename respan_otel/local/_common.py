@@ -66,6 +66,23 @@ def loads(text: str | bytes) -> object:
     return json.loads(text, parse_constant=_reject_constant)
 
 
+def json_problem(value: object) -> str | None:
+    """Why a parsed JSON value cannot be stored or sent back, or ``None`` when it can.
+
+    Valid JSON text can still hold a number beyond a double (``1e400`` reads as infinity)
+    or an unpaired UTF-16 surrogate escape (``"\\ud800"``), which no UTF-8 text can carry.
+    """
+    try:
+        dumps(value).encode("utf-8")
+    except ValueError as exc:
+        if isinstance(exc, UnicodeEncodeError):
+            return "text contains an unpaired UTF-16 surrogate escape (such as \\ud800)"
+        return "a number is too large to be represented (such as 1e400)"
+    except RecursionError:
+        return "the value is nested too deeply"
+    return None
+
+
 def new_uuid() -> str:
     """A dashed UUID4 string, the form Respan issues dataset and experiment ids in."""
     return str(uuid.uuid4())
@@ -95,7 +112,9 @@ _DATETIME_RE: Final = re.compile(
 
 def format_time(moment: dt.datetime) -> str:
     """UTC ISO 8601 with microseconds and ``Z``: sorts and compares correctly as text."""
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = moment.astimezone(dt.timezone.utc)
+    # not strftime: its %Y drops the zero padding of years before 1000 on some platforms
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S.%f}Z"
 
 
 def now_iso() -> str:
@@ -112,13 +131,15 @@ def parse_time(value: str) -> str | None:
     if match is None:
         return None
     year, month, day, hour, minute, second, fraction, offset = match.groups()
-    tz = dt.timezone.utc
-    if offset and offset not in ("Z", "z"):
-        sign = -1 if offset[0] == "-" else 1
-        digits = offset[1:].replace(":", "")
-        hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
-        tz = dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
+    # an offset of 24 h or more, or a date that leaves years 1-9999 once moved to UTC,
+    # is invalid input, not a server error
     try:
+        tz = dt.timezone.utc
+        if offset and offset not in ("Z", "z"):
+            sign = -1 if offset[0] == "-" else 1
+            digits = offset[1:].replace(":", "")
+            hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
+            tz = dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
         moment = dt.datetime(
             int(year),
             int(month),
@@ -129,6 +150,6 @@ def parse_time(value: str) -> str | None:
             int((fraction or "0")[:6].ljust(6, "0")),
             tzinfo=tz,
         )
-    except ValueError:
+        return format_time(moment)
+    except (ValueError, OverflowError):
         return None
-    return format_time(moment)

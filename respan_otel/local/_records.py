@@ -50,7 +50,12 @@ LIFTED_FROM_METRICS: Final = (
     "time_to_first_token",
     "tokens_per_second",
 )
-_STRING_FIELDS: Final = frozenset(LIFTED_FROM_METADATA) | {"error_code", "customer_email"}
+_STRING_FIELDS: Final = frozenset(LIFTED_FROM_METADATA) | {
+    "error_code",
+    "customer_email",
+    "prompt",
+    "completion",
+}
 _NUMBER_FIELDS: Final = frozenset(LIFTED_FROM_METRICS)
 _TIME_FIELDS: Final = ("timestamp", "start_time")
 # Set by the server; values a client sends for them are ignored.
@@ -108,7 +113,40 @@ def is_number(value: object) -> bool:
     return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
 
 
-def _type_name(value: object) -> str:
+def as_float(value: object) -> float | None:
+    """A JSON number as a float; ``None`` for anything else (bool included)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def as_integer(value: object) -> int | None:
+    """A JSON integer; ``None`` for anything else (bool included)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def is_integer(value: object) -> bool:
+    """A JSON integer (not bool)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+MAX_INTEGER: Final = 2**53 - 1
+"""Largest token count accepted: every JSON reader, SQLite included, holds it exactly."""
+INTEGER_FIELDS: Final = frozenset({"prompt_tokens", "completion_tokens", "total_tokens"})
+"""Numeric fields the API types as integers."""
+
+
+def _number_error(field: str, value: object) -> str | None:
+    """Why ``value`` is not acceptable for the numeric field ``field`` (``None`` if it is)."""
+    if field in INTEGER_FIELDS:
+        if not is_integer(value) or not 0 <= value <= MAX_INTEGER:  # type: ignore[operator]
+            return f"{field!r} must be an integer from 0 to {MAX_INTEGER}, got {value!r}."
+    elif not is_number(value):
+        return f"{field!r} must be a number, got {type_name(value)}."
+    return None
+
+
+def type_name(value: object) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -125,7 +163,7 @@ def _type_name(value: object) -> str:
 def validate_log(body: object, *, require_input: bool = True) -> Errors:
     """Field errors of a dataset-log body in the unified format (empty when valid)."""
     if not isinstance(body, Mapping):
-        return {"non_field_errors": [f"Expected an object, got {_type_name(body)}."]}
+        return {"non_field_errors": [f"Expected an object, got {type_name(body)}."]}
     errors: Errors = {}
 
     def add(field: str, message: str) -> None:
@@ -135,27 +173,27 @@ def validate_log(body: object, *, require_input: bool = True) -> Errors:
         add("input", "This field is required." if "input" not in body else "May not be null.")
     metadata = body.get("metadata")
     if metadata is not None and not isinstance(metadata, Mapping):
-        add("metadata", f"Expected an object, got {_type_name(metadata)}.")
+        add("metadata", f"Expected an object, got {type_name(metadata)}.")
     metrics = body.get("metrics")
     if metrics is not None and not isinstance(metrics, Mapping):
-        add("metrics", f"Expected an object, got {_type_name(metrics)}.")
+        add("metrics", f"Expected an object, got {type_name(metrics)}.")
     elif isinstance(metrics, Mapping):
         for key, value in metrics.items():
-            if not is_number(value):
-                add("metrics", f"{key!r} must be a number, got {_type_name(value)}.")
+            problem = _number_error(str(key), value)
+            if problem is not None:
+                add("metrics", problem)
     for field in sorted(_STRING_FIELDS & body.keys()):
         value = body[field]
         if value is not None and not isinstance(value, str):
-            add(field, f"Expected a string, got {_type_name(value)}.")
+            add(field, f"Expected a string, got {type_name(value)}.")
     for field in sorted(_NUMBER_FIELDS & body.keys()):
         value = body[field]
-        if value is not None and not is_number(value):
-            add(field, f"Expected a number, got {_type_name(value)}.")
+        problem = None if value is None else _number_error(field, value)
+        if problem is not None:
+            add(field, problem)
     status_code = body.get("status_code")
-    if status_code is not None and (
-        isinstance(status_code, bool) or not isinstance(status_code, int)
-    ):
-        add("status_code", f"Expected an integer, got {_type_name(status_code)}.")
+    if status_code is not None and not (is_integer(status_code) and 0 <= status_code <= 999):
+        add("status_code", f"Expected an HTTP status code (an integer), got {status_code!r}.")
     for field in _TIME_FIELDS:
         value = body.get(field)
         if value is not None and not (isinstance(value, str) and parse_time(value)):
@@ -219,7 +257,7 @@ def build_log(
     log["id"] = log["unique_id"] = unique_id
     log["dataset_id"] = dataset_id
     log["organization_id"] = LOCAL_ORGANIZATION_ID
-    log["scores"] = {}
+    log["scores"] = []
     return log
 
 
@@ -232,7 +270,7 @@ def _check_string(
             errors.setdefault(field, []).append("This field is required.")
         return
     if not isinstance(value, str):
-        errors.setdefault(field, []).append(f"Expected a string, got {_type_name(value)}.")
+        errors.setdefault(field, []).append(f"Expected a string, got {type_name(value)}.")
     elif required and not value.strip():
         errors.setdefault(field, []).append("This field may not be blank.")
     elif len(value) > MAX_NAME_LENGTH and field == "name":
@@ -246,7 +284,7 @@ def validate_dataset_create(body: Mapping[str, object]) -> Errors:
     errors: Errors = {}
     source = body.get("source_dataset_id")
     if source is not None and not isinstance(source, str):
-        errors["source_dataset_id"] = [f"Expected a string, got {_type_name(source)}."]
+        errors["source_dataset_id"] = [f"Expected a string, got {type_name(source)}."]
     _check_string(body, "name", errors, required=source is None)
     if body.get("description") is not None and not isinstance(body.get("description"), str):
         errors["description"] = ["Expected a string."]
@@ -276,12 +314,47 @@ def validate_dataset_create(body: Mapping[str, object]) -> Errors:
     filters = body.get("initial_log_filters")
     if filters is not None:
         try:
-            if not isinstance(filters, Mapping):
-                raise ValueError("expected an object of filters")
-            normalize_filters(filters)
+            stored_filters(filters)
         except ValueError as exc:
             errors["initial_log_filters"] = [str(exc)]
     return errors
+
+
+def stored_filters(filters: object) -> JSONObject:
+    """``initial_log_filters`` as stored and returned: checked, with operators as sent and
+    a single value as a scalar (the read types want ``status_code``'s value as one integer).
+
+    Raises:
+        ValueError: for malformed filters, or a ``status_code`` value that is no integer.
+    """
+    if not isinstance(filters, Mapping):
+        raise ValueError("expected an object of filters")
+    out: JSONObject = {}
+    normalized = normalize_filters(filters)
+    for (field, spec), sent in zip(normalized.items(), filters.values(), strict=True):
+        values = spec["value"]
+        assert isinstance(values, list)
+        assert isinstance(sent, Mapping)
+        if field == "status_code" and not all(is_integer(v) for v in values):
+            raise ValueError(f"filter 'status_code' values must be integers, got {values!r}")
+        # the operator stays as sent (the seed page echoes "eq")
+        operator = sent.get("operator", spec["operator"])
+        out[field] = {
+            **spec,
+            "operator": operator,
+            "value": values[0] if len(values) == 1 else values,
+        }
+    return out
+
+
+def tag_objects(tags: object) -> list[JSONObject]:
+    """Tag ids as the read shape's ``{id, name, color}`` objects (no tag registry locally)."""
+    if not isinstance(tags, list):
+        return []
+    return [
+        dict(tag) if isinstance(tag, Mapping) else {"id": tag, "name": tag, "color": None}
+        for tag in tags
+    ]
 
 
 def build_dataset(body: Mapping[str, object], *, dataset_id: str, now: str) -> JSONObject:
@@ -298,7 +371,7 @@ def build_dataset(body: Mapping[str, object], *, dataset_id: str, now: str) -> J
         "sampling": body.get("sampling") if body.get("sampling") is not None else 100,
         "start_time": parse_time(start) if isinstance(start, str) else None,
         "end_time": parse_time(end) if isinstance(end, str) else None,
-        "initial_log_filters": dict(filters) if isinstance(filters, Mapping) else {},
+        "initial_log_filters": stored_filters(filters) if filters is not None else {},
         "starred": False,
         "tags": [],
         "created_at": now,
@@ -321,123 +394,10 @@ def validate_dataset_update(body: Mapping[str, object]) -> Errors:
     return errors
 
 
-_EXPERIMENT_DEFAULTS: Final[Mapping[str, object]] = {
-    "span_workflow_name": "workflow",
-    "enable_tracing": True,
-    "batch_size": 100,
-    "concurrency": 15,
-}
-
-
-def _non_empty_list(value: object) -> bool:
-    return isinstance(value, list) and len(value) > 0
-
-
-def validate_experiment(body: Mapping[str, object]) -> Errors:
-    """Field errors of a create-experiment body, including the one-scoring-path rule."""
-    errors: Errors = {}
-    dataset_id = body.get("dataset_id")
-    if not isinstance(dataset_id, str) or not dataset_id.strip():
-        errors["dataset_id"] = ["This field is required (a dataset id string)."]
-    workflow = body.get("workflow")
-    if not _non_empty_list(workflow):
-        errors["workflow"] = ["This field is required: a non-empty list of workflow tasks."]
-    else:
-        assert isinstance(workflow, list)
-        for index, task in enumerate(workflow):
-            if not (isinstance(task, Mapping) and isinstance(task.get("type"), str)):
-                errors.setdefault("workflow", []).append(
-                    f"Item {index} must be an object with a string 'type'."
-                )
-            elif task.get("config") is not None and not isinstance(task.get("config"), Mapping):
-                errors.setdefault("workflow", []).append(
-                    f"Item {index}: 'config' must be an object."
-                )
-    for field in ("evaluator_ids", "evaluator_slugs", "evaluator_workflow_ids", "tags"):
-        value = body.get(field)
-        if value is not None and not (
-            isinstance(value, list) and all(isinstance(v, str | Mapping) for v in value)
-        ):
-            errors[field] = ["Expected a list of strings."]
-    by_evaluator = _non_empty_list(body.get("evaluator_ids")) or _non_empty_list(
-        body.get("evaluator_slugs")
-    )
-    by_workflow = _non_empty_list(body.get("evaluator_workflow_ids"))
-    if by_evaluator == by_workflow:
-        message = (
-            "Provide exactly one scoring path: evaluator_ids/evaluator_slugs or "
-            "evaluator_workflow_ids, not both."
-            if by_evaluator
-            else "Provide exactly one scoring path: evaluator_ids/evaluator_slugs or "
-            "evaluator_workflow_ids."
-        )
-        for field in ("evaluator_ids", "evaluator_slugs", "evaluator_workflow_ids"):
-            errors.setdefault(field, []).append(message)
-    for field in ("batch_size", "concurrency"):
-        value = body.get(field)
-        if value is not None and not (
-            isinstance(value, int) and not isinstance(value, bool) and value >= 1
-        ):
-            errors[field] = ["Expected a positive integer."]
-    if body.get("enable_tracing") is not None and not isinstance(body.get("enable_tracing"), bool):
-        errors["enable_tracing"] = ["Expected a boolean."]
-    for field in (
-        "experiment_id",
-        "name",
-        "description",
-        "span_workflow_name",
-        "generation_method",
-    ):
-        value = body.get(field)
-        if value is not None and not isinstance(value, str):
-            errors[field] = [f"Expected a string, got {_type_name(value)}."]
-    return errors
-
-
-def build_experiment(
-    body: Mapping[str, object],
-    *,
-    experiment_id: str,
-    dataset_name: str | None,
-    now: str,
-) -> JSONObject:
-    """The stored shape of a new experiment: status ``pending``, since nothing runs locally."""
-    workflow = body.get("workflow")
-    ids = body.get("evaluator_ids")
-    slugs = body.get("evaluator_slugs")
-    workflow_ids = body.get("evaluator_workflow_ids")
-    experiment: JSONObject = {
-        "id": experiment_id,
-        "name": body.get("name") or f"Experiment {now[:19].replace('T', ' ')}",
-        "status": "pending",
-        "created_at": now,
-        "updated_at": now,
-        "description": body.get("description"),
-        "dataset": body.get("dataset_id"),
-        "dataset_id": body.get("dataset_id"),
-        "dataset_name": dataset_name,
-        "workflow_count": len(workflow) if isinstance(workflow, list) else 0,
-        "progress": 0,
-        "started_at": None,
-        "completed_at": None,
-        "tags": body.get("tags") or [],
-        "workflow": workflow,
-        "evaluator_ids": ids if _non_empty_list(ids) else (slugs if _non_empty_list(slugs) else []),
-        "evaluator_slugs": slugs if isinstance(slugs, list) else [],
-        "evaluator_workflow_ids": workflow_ids if isinstance(workflow_ids, list) else [],
-        "error_message": None,
-        "generation_method": body.get("generation_method"),
-    }
-    for field, default in _EXPERIMENT_DEFAULTS.items():
-        value = body.get(field)
-        experiment[field] = default if value is None else value
-    return experiment
-
-
 def require_object(body: object) -> Mapping[str, object]:
     """The body as a JSON object, or a 400 in the API's words."""
     if not isinstance(body, Mapping):
         raise ApiError(
-            400, f"Invalid request format: expected a JSON object, got {_type_name(body)}"
+            400, f"Invalid request format: expected a JSON object, got {type_name(body)}"
         )
     return body
