@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # imported on first use below; type checkers and IDEs see the
         ServerError,
         ValidationError,
     )
+    from respan_otel.experiments._run import run_experiment
 
 # Exporting, setup and the REST client pull in requests and urllib3: loaded when first
 # named, so ``import respan_otel`` (and ``@trace`` at import time) stays cheap.
@@ -49,6 +50,7 @@ _LAZY: Final = {
     "shutdown": "respan_otel._setup",
     "PropagationSpanProcessor": "respan_otel._tracing._processor",
     "RespanClient": "respan_otel.client._client",
+    "run_experiment": "respan_otel.experiments._run",
     **dict.fromkeys(
         (
             "APIConnectionError",
@@ -104,6 +106,7 @@ __all__ = [
     "flush",
     "flush_after",
     "propagate",
+    "run_experiment",
     "shutdown",
     "span",
     "trace",
