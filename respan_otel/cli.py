@@ -193,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     log_get.add_argument("dataset_id", metavar="DATASET_ID")
     log_get.add_argument("log_id", metavar="LOG_ID")
     log_get.set_defaults(func=_logs_get)
+    _add_experiment_commands(commands, leaf)
     return parser
 
 
@@ -467,6 +468,95 @@ def _print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     print("  ".join("-" * w for w in widths))
     for row in cells:
         print("  ".join(text.ljust(w) for text, w in zip(row, widths, strict=True)).rstrip())
+
+
+# --- experiment run / compare (respan_otel.experiments) ---------------------------------
+
+
+def _add_experiment_commands(commands: Any, leaf: list[argparse.ArgumentParser]) -> None:
+    experiment = commands.add_parser("experiment", help="run a task over a dataset and score it")
+    actions = experiment.add_subparsers(dest="action", metavar="ACTION", required=True)
+    run = actions.add_parser(
+        "run",
+        parents=leaf,
+        help="run MODULE:TASK over a dataset, score it, gate on the scores",
+        description="Run a task over every row of a dataset (on the backend, or a local "
+        ".jsonl/.json file of rows), score each output, print a summary table and write "
+        "the results to a new dataset named after the experiment. Exits 3 when a "
+        "--fail-under threshold is missed, 130 when interrupted (finished rows are kept).",
+    )
+    run.add_argument("task", metavar="MODULE:TASK", help="the task, e.g. app.agent:answer")
+    run.add_argument(
+        "--dataset", required=True, metavar="D", help="dataset id or name, or a rows file"
+    )
+    run.add_argument(
+        "--scorer",
+        action="append",
+        default=[],
+        metavar="MODULE:FN",
+        help="a scorer, or a built-in: exact_match, contains, json_equal (repeatable)",
+    )
+    run.add_argument(
+        "--fail-under",
+        action="append",
+        default=[],
+        metavar="SCORE=THRESHOLD",
+        help="exit 3 if the mean of SCORE is below THRESHOLD (repeatable)",
+    )
+    run.add_argument(
+        "--allow-errors",
+        action="store_true",
+        help="rows that could not be scored do not fail a --fail-under gate",
+    )
+    run.add_argument("--name", default=None, help="experiment name (default: task and time)")
+    run.add_argument("--concurrency", type=int, default=8, help="rows at once (default: 8)")
+    run.add_argument(
+        "--row-timeout", type=float, default=None, metavar="SECONDS", help="per task call"
+    )
+    run.add_argument("--output", default=None, metavar="FILE.jsonl", help="also write the rows")
+    run.add_argument("--no-record", action="store_true", help="do not write results to the backend")
+    run.set_defaults(func=_experiment_run)
+    compare = actions.add_parser(
+        "compare",
+        parents=leaf,
+        help="score deltas and changed rows between two runs",
+        description="Compare two runs, each a --output JSONL file or a results dataset "
+        "(id or name): mean of every score, the delta, and the rows whose scores changed.",
+    )
+    compare.add_argument("baseline", metavar="A")
+    compare.add_argument("candidate", metavar="B")
+    compare.set_defaults(func=_experiment_compare)
+
+
+def _experiment_run(args: argparse.Namespace) -> int:
+    from respan_otel.experiments._cli import parse_thresholds, run_command
+
+    key = args.api_key or os.environ.get(ENV_API_KEY)
+    client = _client(args) if key and key.strip() else None
+    try:
+        return run_command(
+            task_spec=args.task,
+            dataset=args.dataset,
+            scorer_specs=args.scorer,
+            thresholds=parse_thresholds(args.fail_under),
+            allow_errors=args.allow_errors,
+            name=args.name,
+            concurrency=args.concurrency,
+            timeout=args.row_timeout,
+            output=args.output,
+            client=client,
+            record=not args.no_record,
+            as_json=args.json,
+        )
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _experiment_compare(args: argparse.Namespace) -> int:
+    from respan_otel.experiments._cli import compare_command
+
+    return compare_command(args.baseline, args.candidate, lambda: _client(args), as_json=args.json)
 
 
 if __name__ == "__main__":
