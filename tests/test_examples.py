@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +50,19 @@ def test_existing_pipeline_keeps_its_exporter_and_adds_respan():
     assert "db.load_invoice:" not in out, "a plain DB span is not dataset content"
     assert "provider replaced: False" in out
     assert result.stderr == ""
+
+
+def test_experiment_from_traced_calls_to_a_ci_gate_offline():
+    result = run_example("experiment.py")
+    out = result.stdout
+    assert "1. Traced 4 production runs into 'support-agent production'" in out
+    assert "4 rows with expected answers" in out
+    assert out.count("results stored in dataset ") == 2
+    assert "contains  0.000     0.750      +0.750" in out
+    assert "3 of 4 rows changed" in out
+    assert "CI gate (contains >= 0.75, concise = 1.0): passed" in out
+    assert re.search(r"Production dataset: \d+ logs, 0 from experiments", out)
+    assert "This ran offline" in out
+    # the only line on stderr: logs dropped by before_send count as "dropped" at shutdown
+    (line,) = [line for line in result.stderr.splitlines() if line]
+    assert re.fullmatch(r"respan_otel: exporter shut down: exported \d+, failed 0, .*", line)

@@ -18,6 +18,7 @@ from respan_otel.experiments._run import (
     run_experiment,
     run_experiment_async,
 )
+from respan_otel.experiments._runner import skip_experiment_logs
 from respan_otel.experiments._scorers import Score, contains, exact_match, json_equal
 
 __all__ = [
@@ -35,4 +36,5 @@ __all__ = [
     "json_equal",
     "run_experiment",
     "run_experiment_async",
+    "skip_experiment_logs",
 ]

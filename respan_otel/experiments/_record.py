@@ -19,6 +19,7 @@ from respan_otel._serialize import to_jsonable
 from respan_otel._settings import capture_settings
 from respan_otel.client._errors import RespanError
 from respan_otel.experiments._result import RowResult
+from respan_otel.experiments._runner import EXPERIMENT_KEY, ROW_KEY
 
 if TYPE_CHECKING:
     from respan_otel.client._client import RespanClient
@@ -44,8 +45,8 @@ def result_log(row: RowResult, *, experiment: str, source_dataset_id: str | None
 
     metadata: dict[str, Any] = {
         **_as_dict(content(dict(row.metadata))),
-        "experiment": experiment,
-        "experiment_row": row.index,
+        EXPERIMENT_KEY: experiment,
+        ROW_KEY: row.index,
         "score_kinds": {
             k: "bool" if isinstance(v, bool) else "number" for k, v in row.scores.items()
         },
@@ -85,8 +86,8 @@ def row_from_log(log: Any) -> RowResult:
         if k in metrics
     }
     reserved = {
-        "experiment",
-        "experiment_row",
+        EXPERIMENT_KEY,
+        ROW_KEY,
         "score_kinds",
         "source_log_id",
         "source_dataset_id",
@@ -95,7 +96,7 @@ def row_from_log(log: Any) -> RowResult:
         "score_errors",
     }
     return RowResult(
-        index=int(metadata.get("experiment_row") or 0),
+        index=int(metadata.get(ROW_KEY) or 0),
         input=log.input,
         output=log.output,
         expected_output=log.expected_output,

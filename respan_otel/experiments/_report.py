@@ -90,6 +90,8 @@ class RowChange:
     """A row whose scores or error differ between the two runs."""
 
     key: str
+    """The source row id both runs share, else ``#<index>``."""
+    index: int
     input: Any
     baseline: Mapping[str, Score]
     candidate: Mapping[str, Score]
@@ -128,7 +130,7 @@ class Comparison:
                 ["ROW", "INPUT", "BASELINE", "CANDIDATE"],
                 [
                     [
-                        c.key,
+                        f"#{c.index}",
                         _cell(c.input),
                         _cell(c.baseline_error or dict(c.baseline)),
                         _cell(c.candidate_error or dict(c.candidate)),
@@ -150,6 +152,7 @@ class Comparison:
             "changed": [
                 {
                     "row": c.key,
+                    "index": c.index,
                     "input": c.input,
                     "baseline": dict(c.baseline),
                     "candidate": dict(c.candidate),
@@ -181,6 +184,7 @@ def compare(baseline: ExperimentResult, candidate: ExperimentResult) -> Comparis
     changed = [
         RowChange(
             key,
+            before[key].index,
             before[key].input,
             before[key].scores,
             after[key].scores,

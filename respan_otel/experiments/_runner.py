@@ -27,6 +27,19 @@ from respan_otel.experiments._scorers import Score, normalize
 from respan_otel.experiments._spans import TraceCollector, spend
 
 _MAX_ERROR_CHARS: Final = 2000
+EXPERIMENT_KEY: Final = "experiment"
+"""Metadata key stamped on every span of a row (and on its results log): the run's name."""
+ROW_KEY: Final = "experiment_row"
+"""Metadata key stamped on every span of a row (and on its results log): the row index."""
+
+
+def skip_experiment_logs(log: dict[str, Any]) -> dict[str, Any] | None:
+    """A ``before_send`` hook that keeps the spans of experiment rows out of your datasets:
+    ``configure(before_send=skip_experiment_logs)``."""
+    metadata = log.get("metadata")
+    if isinstance(metadata, dict) and ROW_KEY in metadata:
+        return None
+    return log
 
 
 def describe(exc: BaseException) -> str:
@@ -154,7 +167,7 @@ class Engine:
     async def _traced_task(self, row: Row, values: dict[str, Any]) -> _Traced:
         """The task under one root span; output or error, latency, trace id, spend."""
         traced = _Traced()
-        metadata = {"experiment": self._experiment, "experiment_row": row.index}
+        metadata: dict[str, Any] = {EXPERIMENT_KEY: self._experiment, ROW_KEY: row.index}
         if row.id is not None:
             metadata["source_log_id"] = row.id
         task = self._task
