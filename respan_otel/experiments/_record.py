@@ -18,7 +18,7 @@ from respan_otel._redact import get_redactor
 from respan_otel._serialize import to_jsonable
 from respan_otel._settings import capture_settings
 from respan_otel.client._errors import RespanError
-from respan_otel.experiments._result import RowResult
+from respan_otel.experiments._result import RowResult, whole
 from respan_otel.experiments._runner import EXPERIMENT_KEY, ROW_KEY
 
 if TYPE_CHECKING:
@@ -106,9 +106,9 @@ def row_from_log(log: Any) -> RowResult:
         error=metadata.get("error"),
         score_errors=dict(metadata.get("score_errors") or {}),
         latency=metrics.get("latency"),
-        prompt_tokens=metrics.get("prompt_tokens"),
-        completion_tokens=metrics.get("completion_tokens"),
-        total_tokens=metrics.get("total_tokens"),
+        prompt_tokens=whole(metrics.get("prompt_tokens")),
+        completion_tokens=whole(metrics.get("completion_tokens")),
+        total_tokens=whole(metrics.get("total_tokens")),
         cost=metrics.get("cost"),
         trace_id=metadata.get("trace_id"),
     )

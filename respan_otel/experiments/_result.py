@@ -15,6 +15,13 @@ from respan_otel.experiments._scorers import Score
 _SPEND = ("prompt_tokens", "completion_tokens", "total_tokens", "cost")
 
 
+def whole(value: object) -> int | None:
+    """A token count as an ``int`` (the API types them so); ``None`` when not a number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return round(value)
+
+
 @dataclass(frozen=True, slots=True)
 class RowResult:
     """One dataset row run through the task and scored."""
@@ -34,9 +41,9 @@ class RowResult:
     """Scorer name -> ``Type: message`` for each scorer that raised on this row."""
     latency: float | None = None
     """Seconds the task took."""
-    prompt_tokens: float | None = None
-    completion_tokens: float | None = None
-    total_tokens: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
     cost: float | None = None
     trace_id: str | None = None
 
@@ -77,7 +84,10 @@ class RowResult:
             error=record.get("error"),
             score_errors=dict(record.get("score_errors") or {}),
             latency=record.get("latency"),
-            **{name: record.get(name) for name in _SPEND},
+            prompt_tokens=whole(record.get("prompt_tokens")),
+            completion_tokens=whole(record.get("completion_tokens")),
+            total_tokens=whole(record.get("total_tokens")),
+            cost=record.get("cost"),
             trace_id=record.get("trace_id"),
         )
 

@@ -21,7 +21,7 @@ from respan_otel._log import logger
 from respan_otel._tracing._propagation import propagate
 from respan_otel._tracing._span import RespanSpan, span
 from respan_otel.experiments._calls import Call, in_daemon_thread, resolve, run_awaitable
-from respan_otel.experiments._result import RowResult
+from respan_otel.experiments._result import RowResult, whole
 from respan_otel.experiments._rows import Row
 from respan_otel.experiments._scorers import Score, normalize
 from respan_otel.experiments._spans import TraceCollector, spend
@@ -139,9 +139,9 @@ class Engine:
             error=traced.error,
             score_errors=score_errors,
             latency=traced.latency,
-            prompt_tokens=totals.get("prompt_tokens"),
-            completion_tokens=totals.get("completion_tokens"),
-            total_tokens=totals.get("total_tokens"),
+            prompt_tokens=whole(totals.get("prompt_tokens")),
+            completion_tokens=whole(totals.get("completion_tokens")),
+            total_tokens=whole(totals.get("total_tokens")),
             cost=totals.get("cost"),
             trace_id=traced.trace_id,
         )
