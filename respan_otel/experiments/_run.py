@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 DEFAULT_CONCURRENCY: Final = 8
 _POLL_SECONDS: Final = 0.1  # how often the waiting thread checks for the end (and Ctrl-C)
+_START_SECONDS: Final = 5.0  # longest wait for a just-started loop thread to report in
 _TASK_EXTRA: Final = frozenset({"row", "expected_output", "metadata"})
 
 
@@ -291,14 +292,16 @@ def _in_loop_thread(plan: _Plan) -> tuple[ExperimentResult, bool]:
             done.set()
 
     context = contextvars.copy_context()  # propagate() values of the caller reach the rows
-    threading.Thread(
+    thread = threading.Thread(
         target=context.run, args=(body,), name="respan-experiment", daemon=True
-    ).start()
+    )
     try:
+        thread.start()  # inside the try: fast rows can be interrupted before start() returns
         while not done.wait(_POLL_SECONDS):
             pass
     except KeyboardInterrupt:
-        started.wait()
+        if not started.wait(_START_SECONDS):  # interrupted before the loop ever ran
+            raise
         if not done.is_set():
             with contextlib.suppress(RuntimeError):  # the loop just closed
                 state["loop"].call_soon_threadsafe(state["task"].cancel)

@@ -18,8 +18,9 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 
 from respan_otel._log import logger
+from respan_otel._tracing._handle import RespanSpan
 from respan_otel._tracing._propagation import propagate
-from respan_otel._tracing._span import RespanSpan, span
+from respan_otel._tracing._span import span
 from respan_otel.experiments._calls import Call, in_daemon_thread, resolve, run_awaitable
 from respan_otel.experiments._result import RowResult, whole
 from respan_otel.experiments._rows import Row

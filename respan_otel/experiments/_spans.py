@@ -20,8 +20,8 @@ from respan_otel import _attributes as attrs
 from respan_otel._export._mapping import METRIC_KEYS
 from respan_otel._log import logger
 from respan_otel._settings import sdk_disabled
-from respan_otel._tracing._propagation import PropagationSpanProcessor
-from respan_otel._tracing._span import reset_tracer_cache
+from respan_otel._tracing._handle import reset_tracer_cache
+from respan_otel._tracing._processor import PropagationSpanProcessor
 
 SPEND_FIELDS: Final = ("prompt_tokens", "completion_tokens", "total_tokens", "cost")
 
