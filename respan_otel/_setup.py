@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 from respan_otel._export._exporter import RespanDatasetExporter
-from respan_otel._export._mapping import BeforeSend, has_dataset_content, is_root
+from respan_otel._export._mapping import BeforeSend, has_dataset_content
 from respan_otel._log import log_internal_error, logger
 from respan_otel._settings import (
     CaptureSettings,
@@ -93,7 +93,6 @@ class DatasetSpanProcessor(SpanProcessor):
             schedule_delay_millis=SCHEDULE_DELAY_MILLIS,
             max_export_batch_size=BATCH_SIZE,
         )
-        self._only_roots = exporter.settings.only_root_spans
         self._shut = False
         self._warned_late = False
         self._warned_full = False
@@ -109,8 +108,7 @@ class DatasetSpanProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         try:
-            if self._only_roots and not is_root(span):
-                return
+            # roots mode still passes child spans on: their tokens make the root's totals
             if not has_dataset_content(span):
                 self.exporter.stats.add(skipped_spans=1)
                 return
@@ -232,6 +230,7 @@ EXPORTER_OPTIONS: Final = frozenset(
         "export_timeout",
         "request_timeout",
         "spool_max_bytes",
+        "rows",
         "allow_insecure_http",
     }
 )

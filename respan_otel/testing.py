@@ -28,9 +28,10 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
-from respan_otel._export._mapping import BeforeSend, MappedLog, select_log
+from respan_otel._export._mapping import BeforeSend, MappedLog
+from respan_otel._export._rows import RowBuilder
 from respan_otel._redact import get_redactor
-from respan_otel._settings import capture_settings
+from respan_otel._settings import RowsMode, capture_settings
 from respan_otel._tracing._processor import PropagationSpanProcessor
 
 __all__ = ["CapturedLogs", "InMemoryDatasetExporter", "SpanRouter", "respan_logs", "router_for"]
@@ -80,25 +81,21 @@ class InMemoryDatasetExporter(SpanExporter):
         self,
         *,
         only_root_spans: bool = False,
+        rows: RowsMode = "useful",
         before_send: BeforeSend | None = None,
         redact_keys: Sequence[str] | None = None,
     ) -> None:
         self.captured = CapturedLogs()
-        self._only_root_spans = only_root_spans
-        self._before_send = before_send
         keys = capture_settings().redact_keys if redact_keys is None else tuple(redact_keys)
-        self._redactor = get_redactor(keys)
+        self.rows = RowBuilder(
+            rows="roots" if only_root_spans else rows,
+            redactor=get_redactor(keys),
+            before_send=before_send,
+        )
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        for span in spans:
-            mapped, _ = select_log(
-                span,
-                only_root_spans=self._only_root_spans,
-                redactor=self._redactor,
-                before_send=self._before_send,
-            )
-            if mapped is not None:
-                self.captured.add(mapped)
+        for mapped in self.rows.build(spans).rows:
+            self.captured.add(mapped)
         return SpanExportResult.SUCCESS
 
 

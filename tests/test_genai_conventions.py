@@ -177,8 +177,10 @@ def test_openinference_flattened_messages_in_index_order(exporter, tracer):
         },
     )
     assert len(conversation) == 12, "indexes 10 and 11 must sort after 9, not after 1"
-    assert body["input"] == [{"role": role, "content": content} for role, content in conversation]
-    assert body["output"] == [{"role": "assistant", "content": "turn 12"}]
+    assert body["input"] == {
+        "messages": [{"role": role, "content": content} for role, content in conversation]
+    }
+    assert body["output"] == {"role": "assistant", "content": "turn 12"}
     assert without_latency(body["metrics"]) == {
         "prompt_tokens": 40,
         "completion_tokens": 3,
@@ -186,21 +188,21 @@ def test_openinference_flattened_messages_in_index_order(exporter, tracer):
     }
 
 
-def test_openinference_value_wins_over_flattened_messages(exporter, tracer):
+def test_flattened_messages_win_over_the_openinference_value_blob(exporter, tracer):
     body = body_of(
         exporter,
         tracer,
         "llm",
         {
             OIAttr.OPENINFERENCE_SPAN_KIND: OpenInferenceSpanKindValues.LLM.value,
-            OIAttr.INPUT_VALUE: json.dumps({"messages": [{"role": "user", "content": "hi"}]}),
+            OIAttr.INPUT_VALUE: json.dumps({"messages": [{"lc": 1, "type": "constructor"}]}),
             OIAttr.INPUT_MIME_TYPE: JSON,
             **oi_messages(OIAttr.LLM_INPUT_MESSAGES, [("user", "hi")]),
             **oi_messages(OIAttr.LLM_OUTPUT_MESSAGES, [("assistant", "hello")]),
         },
     )
     assert body["input"] == {"messages": [{"role": "user", "content": "hi"}]}
-    assert body["output"] == [{"role": "assistant", "content": "hello"}]
+    assert body["output"] == {"role": "assistant", "content": "hello"}
 
 
 def test_propagated_ids_win_over_openinference_ones(exporter, tracer):
@@ -297,7 +299,7 @@ def test_traceloop_task_output_that_is_not_json_stays_text(exporter, tracer):
             TLAttr.TRACELOOP_ENTITY_OUTPUT: "not json: a summary",
         },
     )
-    assert body["input"] == {"args": [], "kwargs": {"text": "long"}}
+    assert body["input"] == {"text": "long"}  # the decorator's args/kwargs envelope, opened
     assert body["output"] == "not json: a summary"
     assert body["metadata"]["log_type"] == "task"
 
@@ -366,11 +368,13 @@ def test_traceloop_llm_span_flattened_prompts_and_completions(exporter, tracer):
     body = body_of(
         exporter, tracer, "openai.chat", traceloop_llm_attributes(LLMRequestTypeValues.CHAT)
     )
-    assert body["input"] == [
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "Capital of France?"},
-    ]
-    assert body["output"] == [{"role": "assistant", "content": "Paris."}]
+    assert body["input"] == {
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Capital of France?"},
+        ]
+    }
+    assert body["output"] == {"role": "assistant", "content": "Paris."}
     assert body["metadata"]["model"] == "gpt-4o-mini-2024-07-18"
     assert body["metadata"]["provider"] == "openai"
     assert without_latency(body["metrics"]) == {

@@ -47,14 +47,17 @@ MESSAGES: Final = [
     {"role": "assistant", "content": "Hello! How can I help?"},
     {"role": "user", "content": "What is the capital of France?"},
 ]
-INPUT_AS_LOGGED: Final = [
+ON_SPAN_INPUT: Final = [
     {"role": message["role"], "parts": [{"type": "text", "content": message["content"]}]}
     for message in MESSAGES
 ]
-"""The GenAI convention's message shape, which the mapping passes through as the input."""
-OUTPUT_AS_LOGGED: Final = [
+"""The GenAI convention's message shape, as openai-v2 writes it on the span."""
+ON_SPAN_OUTPUT: Final = [
     {"role": "assistant", "parts": [{"type": "text", "content": ANSWER}], "finish_reason": "stop"}
 ]
+ROW_INPUT: Final = {"messages": MESSAGES}
+"""The row's LLM input shape: chat messages as the API took them."""
+ROW_OUTPUT: Final = {"role": "assistant", "content": ANSWER}
 
 OPT_IN: Final = {"OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_latest_experimental"}
 CAPTURE: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
@@ -210,12 +213,10 @@ def test_with_span_content_the_log_has_messages_output_and_tokens(runs, mode, ca
     chat = runs[mode]
     assert len(chat.logs) == 2
     log = assert_llm_log(chat, call)
-    assert log.input == INPUT_AS_LOGGED
-    assert [(m["role"], m["parts"][0]["content"]) for m in log.input] == [
-        (m["role"], m["content"]) for m in MESSAGES
-    ]
-    assert log.output == OUTPUT_AS_LOGGED
-    assert log.output[0]["parts"][0]["content"] == "The capital of France is Paris."
+    assert log.input == ROW_INPUT
+    assert log.output == ROW_OUTPUT
+    assert log.output["content"] == "The capital of France is Paris."
+    assert "carry no prompts or completions" not in chat.run.stderr
 
 
 @pytest.mark.parametrize("mode", WITHOUT_CONTENT)
@@ -227,6 +228,14 @@ def test_without_span_content_the_log_still_has_model_and_tokens(runs, mode, cal
     assert log.input == NO_INPUT
     assert log.output is None
     assert not set(CONTENT_ATTRIBUTES) & chat.span(call)["attributes"].keys()
+
+
+@pytest.mark.parametrize("mode", WITHOUT_CONTENT)
+def test_without_span_content_one_warning_names_the_settings(runs, mode):
+    stderr = runs[mode].run.stderr
+    assert stderr.count("carry no prompts or completions") == 1, stderr
+    assert "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=span_only" in stderr
+    assert "OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental" in stderr
 
 
 def test_the_legacy_true_value_is_refused_with_a_warning(runs):
@@ -256,7 +265,7 @@ def test_the_attributes_openai_v2_writes(runs, mode):
         assert attributes == expected
         if content:
             assert isinstance(messages["gen_ai.input.messages"], str)
-            assert json.loads(messages["gen_ai.input.messages"]) == INPUT_AS_LOGGED
-            assert json.loads(messages["gen_ai.output.messages"]) == OUTPUT_AS_LOGGED
+            assert json.loads(messages["gen_ai.input.messages"]) == ON_SPAN_INPUT
+            assert json.loads(messages["gen_ai.output.messages"]) == ON_SPAN_OUTPUT
         else:
             assert messages == {}

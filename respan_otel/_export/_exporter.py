@@ -391,10 +391,9 @@ class RespanDatasetExporter(SpanExporter):
 
     def _count_not_rows(self, not_rows: Mapping[str, int]) -> None:
         for reason, count in not_rows.items():
-            if reason in ("no-content", "not-root"):
-                # not dataset content at all (HTTP, DB) or filtered by the rows setting
-                if reason == "no-content":
-                    self.stats.add(skipped_spans=count)
+            if reason not in ("before-send", "before-send-type", "mapping-error"):
+                # not dataset content, or not a row under the rows setting: skipped
+                self.stats.add(skipped_spans=count)
                 continue
             if reason == "before-send-type":
                 self._warn_once(

@@ -1,24 +1,21 @@
-"""Where a span becomes a dataset log.
+"""Where one finished span becomes the body of one dataset row.
 
-:func:`span_to_log` turns one finished ``ReadableSpan`` into the body of one Respan
-dataset log (the API's "unified format")::
+:func:`span_to_log` gives the Respan "unified format"::
 
     {"input": ..., "output": ..., "metadata": {...}, "metrics": {...},
      "start_time": ..., "timestamp": ..., "status_code": 200 | 500, "error_message": ...}
 
-Our own ``respan.*`` attributes come first; spans of other instrumentations are read by
-the precedence tables below (OpenTelemetry GenAI semantic conventions, including legacy
-names, then OpenInference, then Traceloop/OpenLLMetry and respan-tracing). A span with
-no dataset content (plain HTTP or database spans, even when ``propagate()`` stamped ids
-on them) maps to ``None`` and is not exported.
+Input and output come from :mod:`respan_otel._export.conventions` (one module per
+convention, one shape per kind of step); metadata and metrics are assembled here.
+Which spans become rows, run totals, duplicates and cost: :mod:`._rows` (RowBuilder).
+A span with no dataset content (plain HTTP or database spans) maps to ``None``.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -26,17 +23,10 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from respan_otel import _attributes as attrs
+from respan_otel._export import conventions
+from respan_otel._export.conventions import genai, openinference, respan, traceloop
+from respan_otel._export.conventions._common import MISSING, Reader, first, text
 from respan_otel._redact import REDACTED, Redactor
-from respan_otel._serialize import to_jsonable
-from respan_otel._settings import capture_settings
-
-# ---------------------------------------------------------------------------------------
-# Precedence tables: the first attribute present wins.
-
-INPUT_KEYS: Final = ("gen_ai.input.messages", "input.value", "traceloop.entity.input")
-OUTPUT_KEYS: Final = ("gen_ai.output.messages", "output.value", "traceloop.entity.output")
-INPUT_FLAT_PREFIXES: Final = ("llm.input_messages.", "gen_ai.prompt.")
-OUTPUT_FLAT_PREFIXES: Final = ("llm.output_messages.", "gen_ai.completion.")
 
 MODEL_KEYS: Final = (
     "gen_ai.response.model",
@@ -44,6 +34,7 @@ MODEL_KEYS: Final = (
     "gen_ai.request.model",
     "llm.request.model_name",
     "llm.model_name",
+    openinference.EMBEDDING_MODEL,
 )
 PROVIDER_KEYS: Final = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
 
@@ -72,62 +63,39 @@ ID_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
         "gen_ai.conversation.id",
         "session.id",
         "traceloop.association.properties.session_id",
-        "respan.sessions.session_identifier",
+        *respan.SESSION_KEYS,
     ),
     "customer_identifier": (
         attrs.CUSTOMER_IDENTIFIER,
-        "respan.customer_params.customer_identifier",
+        *respan.CUSTOMER_KEYS,
         "user.id",
         "traceloop.association.properties.customer_identifier",
         "traceloop.association.properties.user_id",
     ),
-    "thread_identifier": (attrs.THREAD_IDENTIFIER, "respan.threads.thread_identifier"),
-    "custom_identifier": (attrs.CUSTOM_IDENTIFIER, "respan.span_params.custom_identifier"),
+    "thread_identifier": (attrs.THREAD_IDENTIFIER, *respan.THREAD_KEYS),
+    "custom_identifier": (attrs.CUSTOM_IDENTIFIER, *respan.CUSTOM_KEYS),
 }
 
-OPENINFERENCE_KINDS: Final[Mapping[str, str]] = {
-    "LLM": "llm",
-    "CHAIN": "workflow",
-    "AGENT": "agent",
-    "TOOL": "tool",
-    "RETRIEVER": "retriever",
-    "RERANKER": "retriever",
-    "EMBEDDING": "embedding",
-    "GUARDRAIL": "guardrail",
-    "EVALUATOR": "evaluator",
-}
-TRACELOOP_REQUEST_KINDS: Final[Mapping[str, str]] = {
-    "chat": "llm",
-    "completion": "llm",
-    "embedding": "embedding",
-    "rerank": "retriever",
-}
-GENAI_OPERATION_KINDS: Final[Mapping[str, str]] = {
-    "chat": "llm",
-    "generate_content": "llm",
-    "text_completion": "llm",
-    "embeddings": "embedding",
-    "retrieval": "retriever",
-    "execute_tool": "tool",
-    "invoke_agent": "agent",
-    "create_agent": "agent",
-    "invoke_workflow": "workflow",
-}
-
-CONTENT_MARKERS: Final = (
-    attrs.KIND,
-    attrs.INPUT,
-    attrs.OUTPUT,
-    "gen_ai.operation.name",
-    "openinference.span.kind",
-    "traceloop.span.kind",
-    "llm.request.type",
-    "respan.entity.log_type",
-    *INPUT_KEYS,
-    *OUTPUT_KEYS,
+CONTENT_MARKERS: Final = frozenset(
+    {
+        attrs.KIND,
+        attrs.INPUT,
+        attrs.OUTPUT,
+        genai.OPERATION,
+        openinference.SPAN_KIND,
+        traceloop.SPAN_KIND,
+        traceloop.REQUEST_TYPE,
+        respan.LOG_TYPE,
+        genai.INPUT_MESSAGES,
+        genai.OUTPUT_MESSAGES,
+        openinference.INPUT_VALUE,
+        openinference.OUTPUT_VALUE,
+        traceloop.ENTITY_INPUT,
+        traceloop.ENTITY_OUTPUT,
+    }
 )
 """Any of these makes a span dataset content. Propagated ids alone do not."""
-CONTENT_MARKER_SET: Final = frozenset(CONTENT_MARKERS)
+FLAT_MARKERS: Final = (openinference.INPUT_MESSAGES, genai.PROMPT_PREFIX)
 
 MAX_ERROR_MESSAGE_CHARS: Final = 8192
 """Error messages longer than this are cut, so a huge exception never costs the log."""
@@ -151,25 +119,12 @@ BeforeSend = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 """Receives each log body; returns it (changed or not), or ``None`` to drop the log."""
 
 
-def select_log(
-    span: ReadableSpan,
-    *,
-    only_root_spans: bool = False,
-    redactor: Redactor | None = None,
-    before_send: BeforeSend | None = None,
+def apply_before_send(
+    mapped: MappedLog, before_send: BeforeSend | None
 ) -> tuple[MappedLog | None, str | None]:
-    """The log to export for ``span``, or ``None`` and why not.
-
-    Reasons: ``"not-root"`` and ``"no-content"`` (the span is not a log at all),
-    ``"before-send"`` (the hook dropped it), ``"before-send-type"`` (the hook returned
-    something other than a dict). An exception from the hook propagates: the caller
-    drops the log and reports it, so a masking hook can never be skipped.
-    """
-    if only_root_spans and not is_root(span):
-        return None, "not-root"
-    mapped = span_to_log(span, redactor=redactor)
-    if mapped is None:
-        return None, "no-content"
+    """The hook's verdict: the (changed) log, or ``None`` and ``"before-send"`` /
+    ``"before-send-type"``. An exception from the hook propagates: the caller drops the
+    log and reports it, so a masking hook can never be skipped."""
     if before_send is None:
         return mapped, None
     body = before_send(mapped.body)
@@ -180,21 +135,37 @@ def select_log(
     return MappedLog(mapped.dataset, body, mapped.trace_id, mapped.span_id), None
 
 
+def select_log(
+    span: ReadableSpan,
+    *,
+    only_root_spans: bool = False,
+    redactor: Redactor | None = None,
+    before_send: BeforeSend | None = None,
+) -> tuple[MappedLog | None, str | None]:
+    """One span on its own (no run totals, no row selection): prefer ``RowBuilder``."""
+    if only_root_spans and not is_root(span):
+        return None, "not-root"
+    mapped = span_to_log(span, redactor=redactor)
+    if mapped is None:
+        return None, "no-content"
+    return apply_before_send(mapped, before_send)
+
+
 def has_dataset_content(span: ReadableSpan) -> bool:
     """Whether the span carries LLM/workflow content, as opposed to HTTP or DB noise."""
-    return _has_content(_plain(span))
+    return has_content(plain(span))
 
 
-def _plain(span: ReadableSpan) -> dict[str, Any]:
+def plain(span: ReadableSpan) -> dict[str, Any]:
     """The span's attributes as a plain dict: one C-level copy, then fast lookups
     (the SDK's attribute mapping answers ``get`` in Python)."""
     return dict(span.attributes) if span.attributes else {}
 
 
-def _has_content(attributes: Mapping[str, Any]) -> bool:
-    if not CONTENT_MARKER_SET.isdisjoint(attributes):
+def has_content(attributes: Mapping[str, Any]) -> bool:
+    if not CONTENT_MARKERS.isdisjoint(attributes):
         return True
-    return any(key.startswith(INPUT_FLAT_PREFIXES) for key in attributes)
+    return any(key.startswith(FLAT_MARKERS) for key in attributes)
 
 
 def is_root(span: ReadableSpan) -> bool:
@@ -203,31 +174,38 @@ def is_root(span: ReadableSpan) -> bool:
 
 
 def span_to_log(span: ReadableSpan, *, redactor: Redactor | None = None) -> MappedLog | None:
-    """Map a finished span to a dataset log, or ``None`` if it has no dataset content.
+    """Map a finished span to a dataset log, or ``None`` if it has no dataset content."""
+    attributes = plain(span)
+    if not has_content(attributes):
+        return None
+    return map_span(span, attributes, redactor)
+
+
+def map_span(
+    span: ReadableSpan, attributes: Mapping[str, Any], redactor: Redactor | None
+) -> MappedLog:
+    """The row body of a span known to carry content (``attributes``: :func:`plain`).
 
     ``redactor`` masks secrets in content read from other instrumentations' attributes;
     our own attributes were redacted when they were recorded.
     """
-    attributes = _plain(span)
-    if not _has_content(attributes):
-        return None
-    foreign = _Foreign(attributes, redactor)
-
-    body: dict[str, Any] = {"input": _own_json(attributes, attrs.INPUT)}
-    if body["input"] is _MISSING:
-        body["input"] = foreign.content(INPUT_KEYS, INPUT_FLAT_PREFIXES)
-    output = _own_json(attributes, attrs.OUTPUT)
-    if output is _MISSING:
-        output = foreign.content(OUTPUT_KEYS, OUTPUT_FLAT_PREFIXES)
-    if output is not _MISSING:
+    reader = Reader(attributes, redactor)
+    kind = conventions.log_type(attributes)
+    step_input = respan.own_json(attributes, attrs.INPUT)
+    output = respan.own_json(attributes, attrs.OUTPUT)
+    if step_input is MISSING or output is MISSING:
+        foreign_input, foreign_output = conventions.content(reader, kind)
+        if step_input is MISSING and foreign_input is not MISSING:
+            step_input = reader.clean(foreign_input)
+        if output is MISSING and foreign_output is not MISSING:
+            output = reader.clean(foreign_output)
+    body: dict[str, Any] = {"input": NO_INPUT if step_input is MISSING else step_input}
+    if output is not MISSING:
         body["output"] = output
-    if body["input"] is _MISSING:
-        body["input"] = NO_INPUT
 
-    metadata = _metadata(span, attributes, foreign)
-    metrics = _metrics(span, attributes)
+    metadata = _metadata(span, attributes, reader, kind)
     body["metadata"] = metadata
-    body["metrics"] = metrics
+    body["metrics"] = _metrics(span, attributes)
     if span.start_time is not None:
         body["start_time"] = _iso(span.start_time)
     if span.end_time is not None:
@@ -247,183 +225,37 @@ def span_to_log(span: ReadableSpan, *, redactor: Redactor | None = None) -> Mapp
     )
 
 
-class _Missing:
-    __slots__ = ()
-
-
-_MISSING: Final[Any] = _Missing()
-
-
-def _finite_float(text: str) -> float | str:
-    """A JSON number as a float, or as its text when it overflows (``1e999``)."""
-    value = float(text)
-    return value if math.isfinite(value) else text
-
-
-_DECODER: Final = json.JSONDecoder(parse_constant=str, parse_float=_finite_float)
-
-
-def _parse(raw: str) -> Any:
-    """JSON text to native JSON, or ``_MISSING`` when it is not JSON (or absurdly deep).
-
-    ``NaN`` and ``Infinity`` literals, which some encoders write and strict JSON forbids,
-    and numbers too large for a float (``1e999``) stay strings.
-    """
-    try:
-        return _DECODER.decode(raw)
-    except (ValueError, RecursionError):
-        return _MISSING
-
-
-def _text(raw: str, limit: int | None = None) -> str:
-    """A plain-text value, cut to the field cap with a visible marker."""
-    cap = capture_settings().max_field_bytes if limit is None else limit
-    if len(raw) <= cap:
-        return raw
-    return f"{raw[:cap]}...[truncated {len(raw) - cap} chars]"
-
-
-def _own_json(attributes: Mapping[str, Any], key: str) -> Any:
-    """Our JSON-string attributes, parsed back into native JSON."""
-    raw = attributes.get(key)
-    if raw is None:
-        return _MISSING
-    if isinstance(raw, str):
-        parsed = _parse(raw)
-        return _text(raw) if parsed is _MISSING else parsed
-    return to_jsonable(raw)
-
-
-def _first(attributes: Mapping[str, Any], keys: Sequence[str]) -> Any:
-    for key in keys:
-        value = attributes.get(key)
-        if value is not None and value != "":
-            return value
-    return None
-
-
-class _Foreign:
-    """Reads other instrumentations' content attributes, redacting what it returns."""
-
-    __slots__ = ("attributes", "redactor")
-
-    def __init__(self, attributes: Mapping[str, Any], redactor: Redactor | None) -> None:
-        self.attributes = attributes
-        self.redactor = redactor
-
-    def clean(self, value: Any) -> Any:
-        return to_jsonable(value, redactor=self.redactor)
-
-    def content(self, keys: Sequence[str], flat_prefixes: Sequence[str]) -> Any:
-        for key in keys:
-            raw = self.attributes.get(key)
-            if raw is None:
-                continue
-            if isinstance(raw, str):
-                mime = self.attributes.get(key.replace(".value", ".mime_type"))
-                if key.endswith(".value") and mime not in (None, "application/json"):
-                    return _text(raw)
-                parsed = _parse(raw)
-                return _text(raw) if parsed is _MISSING else self.clean(parsed)
-            return self.clean(raw)
-        for prefix in flat_prefixes:
-            messages = self.flat_messages(prefix)
-            if messages:
-                return self.clean(messages)
-        return _MISSING
-
-    def flat_messages(self, prefix: str) -> list[dict[str, Any]]:
-        """Flattened message attributes, gathered back into a list of messages.
-
-        ``llm.input_messages.0.message.role`` gives ``[{"role": ...}]``; deeper keys
-        nest: ``...0.message.tool_calls.1.tool_call.function.name`` becomes
-        ``tool_calls[1]["function"]["name"]`` and ``...0.message.contents.0.
-        message_content.text`` becomes ``contents[0]["text"]``.
-        """
-        root: dict[Any, Any] = {}
-        for key, value in self.attributes.items():
-            if not key.startswith(prefix):
-                continue
-            path = [part for part in key[len(prefix) :].split(".") if part not in _WRAPPERS]
-            if len(path) < 2 or not _is_index(path[0]):
-                continue
-            node = root
-            for part in path[:-1]:
-                step: Any = int(part) if _is_index(part) else part
-                child = node.setdefault(step, {})
-                if not isinstance(child, dict):
-                    break
-                node = child
-            else:
-                node[path[-1]] = value
-        return [_as_lists(root[index]) for index in sorted(root)]
-
-
-def _is_index(part: str) -> bool:
-    """A list index in a flattened key: plain ASCII digits, of a sane length."""
-    return part.isascii() and part.isdigit() and len(part) <= 6
-
-
-_WRAPPERS: Final = frozenset({"message", "tool_call", "message_content"})
-"""Name segments that only wrap the fields of a flattened message."""
-
-
-def _as_lists(node: Any) -> Any:
-    """Dicts keyed 0..n (from flattened indices) become lists, recursively."""
-    if not isinstance(node, dict):
-        return node
-    if node and all(isinstance(key, int) for key in node):
-        return [_as_lists(node[key]) for key in sorted(node)]
-    return {str(key): _as_lists(value) for key, value in node.items()}
-
-
-def _log_type(attributes: Mapping[str, Any]) -> str:
-    kind = attributes.get(attrs.KIND) or attributes.get("respan.entity.log_type")
-    if isinstance(kind, str) and kind:
-        return kind
-    openinference = attributes.get("openinference.span.kind")
-    if isinstance(openinference, str):
-        return OPENINFERENCE_KINDS.get(openinference.upper(), "custom")
-    traceloop = attributes.get("traceloop.span.kind")
-    if isinstance(traceloop, str) and traceloop in ("workflow", "task", "agent", "tool"):
-        return traceloop
-    request_type = attributes.get("llm.request.type")
-    if isinstance(request_type, str) and request_type in TRACELOOP_REQUEST_KINDS:
-        return TRACELOOP_REQUEST_KINDS[request_type]
-    operation = attributes.get("gen_ai.operation.name")
-    if isinstance(operation, str):
-        return GENAI_OPERATION_KINDS.get(operation, "custom")
-    return "custom"
-
-
 def _metadata(
-    span: ReadableSpan, attributes: Mapping[str, Any], foreign: _Foreign
+    span: ReadableSpan, attributes: Mapping[str, Any], reader: Reader, kind: str
 ) -> dict[str, Any]:
     metadata: dict[str, Any] = {}
-    openinference_metadata = attributes.get("metadata")
-    if isinstance(openinference_metadata, str):
-        parsed = _parse(openinference_metadata)
-        if isinstance(parsed, dict):
-            metadata.update(foreign.clean(parsed))
-    prefix = "traceloop.association.properties."
+    openinference_metadata = reader.json(openinference.METADATA)
+    if isinstance(openinference_metadata, dict):
+        metadata.update(reader.clean(openinference_metadata))
+    prefix = traceloop.ASSOCIATION_PREFIX
     for key, value in attributes.items():
         if key.startswith(prefix):
             name = key[len(prefix) :]
-            secret = foreign.redactor is not None and foreign.redactor.matches(name)
-            metadata[name] = REDACTED if secret else foreign.clean(value)
-    own = _own_json(attributes, attrs.METADATA)
+            secret = reader.redactor is not None and reader.redactor.matches(name)
+            metadata[name] = REDACTED if secret else reader.clean(value)
+    if kind == "llm" and attrs.KIND not in attributes:
+        parameters = genai.request_parameters(attributes) or openinference.request_parameters(
+            reader
+        )
+        metadata.update(reader.clean(parameters))
+    own = respan.own_json(attributes, attrs.METADATA)
     if isinstance(own, dict):
         metadata.update(own)
 
-    metadata["log_type"] = _log_type(attributes)
-    model = metadata.get("model") or _first(attributes, MODEL_KEYS)
+    metadata["log_type"] = kind
+    model = metadata.get("model") or first(attributes, MODEL_KEYS)
     if model is not None:
         metadata["model"] = str(model)
-    provider = _first(attributes, PROVIDER_KEYS)
+    provider = first(attributes, PROVIDER_KEYS)
     if provider is not None:
         metadata.setdefault("provider", str(provider))
     for field, keys in ID_KEYS.items():
-        value = _first(attributes, keys)
+        value = first(attributes, keys)
         if value is not None:
             metadata[field] = str(value)
 
@@ -454,7 +286,7 @@ def _error(span: ReadableSpan, attributes: Mapping[str, Any]) -> tuple[str, str]
         if event.name == "exception" and event.attributes:
             error_type = error_type or event.attributes.get("exception.type")
             message = message or event.attributes.get("exception.message")
-    return _text(str(error_type or "error"), 1024), _text(
+    return text(str(error_type or "error"), 1024), text(
         str(message or error_type or "error"), MAX_ERROR_MESSAGE_CHARS
     )
 
@@ -464,14 +296,14 @@ def _metrics(span: ReadableSpan, attributes: Mapping[str, Any]) -> dict[str, Any
     if span.start_time is not None and span.end_time is not None:
         metrics["latency"] = max(0, span.end_time - span.start_time) / 1e9
     for field, keys in METRIC_KEYS.items():
-        value = _number(_first(attributes, keys))
+        value = number(first(attributes, keys))
         if value is not None:
             metrics[field] = value
     for key, value in attributes.items():
         if key.startswith(attrs.METRICS_PREFIX):
-            number = _number(value)
-            if number is not None:
-                metrics[key[len(attrs.METRICS_PREFIX) :]] = number
+            found = number(value)
+            if found is not None:
+                metrics[key[len(attrs.METRICS_PREFIX) :]] = found
     if "total_tokens" not in metrics and {"prompt_tokens", "completion_tokens"} <= metrics.keys():
         total = metrics["prompt_tokens"] + metrics["completion_tokens"]
         if math.isfinite(total):
@@ -485,7 +317,8 @@ def _iso(nanoseconds: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest // 1000:06d}Z"
 
 
-def _number(value: object) -> int | float | None:
+def number(value: object) -> int | float | None:
+    """A finite int or float (``bool`` is not a number here), else ``None``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     if isinstance(value, float) and not math.isfinite(value):

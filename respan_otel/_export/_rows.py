@@ -1,21 +1,64 @@
-"""Which finished spans become dataset rows, and each row's body.
+"""Which finished spans become dataset rows, and what a row adds up from the spans
+beneath it.
 
 The exporter (and the gateway) hand every finished span to :class:`RowBuilder` and send
-what comes back; nothing else decides what a row is.
+what comes back; nothing else decides what a row is. Per span, in order:
+
+1. map it (:func:`._mapping.map_span`); compute its cost when it reports none (``cost``
+   extra, :mod:`._cost`);
+2. one model call is one row: an LLM span wrapping LLM spans, a second span with the
+   same response id, or a provider SDK's own span beside an active instrumentor is a
+   ``"duplicate"``, and its tokens are not counted again;
+3. add its calls to the totals waiting for its parent (:mod:`._totals`), so every row
+   with LLM calls beneath it carries their tokens, cost and ``llm_calls``, through
+   spans dropped as plumbing;
+4. choose: ``useful`` keeps roots, our own spans, LLM, tool, retriever, embedding,
+   agent, guardrail and evaluator steps, and drops the rest as ``"plumbing"`` and empty
+   steps as ``"no-content"``; ``all`` keeps every span with content; ``roots`` roots;
+5. fill a root's missing input/output with the run's first user message
+   and final answer; strip all content when capture is off; run ``before_send``.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import logging
+import re
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, Final
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from respan_otel._export._mapping import BeforeSend, MappedLog, select_log
+from respan_otel._export import _cost, _sources
+from respan_otel._export._mapping import (
+    NO_INPUT,
+    BeforeSend,
+    MappedLog,
+    apply_before_send,
+    has_content,
+    is_root,
+    map_span,
+    plain,
+)
+from respan_otel._export._totals import PendingTotals, SpanKey, Totals
+from respan_otel._export.conventions import genai, openinference, respan
 from respan_otel._log import log_internal_error
 from respan_otel._redact import Redactor
-from respan_otel._settings import RowsMode
+from respan_otel._settings import RowsMode, capture_settings
+
+logger = logging.getLogger("respan_otel")
+
+KEPT_KINDS: Final = frozenset(
+    {"llm", "tool", "retriever", "embedding", "agent", "guardrail", "evaluator"}
+)
+"""Kinds of foreign steps the ``useful`` setting keeps (workflows, tasks, chains and
+custom spans of other instrumentations are framework plumbing unless they are roots)."""
+USAGE_KINDS: Final = frozenset({"llm", "embedding"})
+MAX_CALL_IDS: Final = 4096
+"""Response ids remembered to recognise a second span of the same model call."""
+_LEADING_ID: Final = re.compile(r'\s*\{\s*"id"\s*:\s*"([^"\\]{1,200})"')
 
 
 @dataclass
@@ -23,9 +66,11 @@ class RowBatch:
     """The rows made from one sequence of spans, and why the other spans made none."""
 
     rows: list[MappedLog] = field(default_factory=list)
-    # reason -> spans: "no-content", "not-root", "before-send", "before-send-type",
-    # "before-send-error", "mapping-error"
+    # reason -> spans: "no-content", "not-root", "plumbing", "duplicate", "before-send",
+    # "before-send-type", "mapping-error"
     not_rows: Counter[str] = field(default_factory=Counter)
+    incomplete_totals: int = 0
+    """Rows that miss part of their run totals because the waiting state was full."""
 
 
 class RowBuilder:
@@ -37,27 +82,195 @@ class RowBuilder:
         rows: RowsMode = "useful",
         redactor: Redactor | None = None,
         before_send: BeforeSend | None = None,
+        capture_content: bool | None = None,
+        pending: PendingTotals | None = None,
     ) -> None:
         self.rows = rows
         self._redactor = redactor
         self._before_send = before_send
+        self._capture = capture_content
+        self._pending = PendingTotals() if pending is None else pending
+        self._call_ids: OrderedDict[tuple[int, str], None] = OrderedDict()
+        self._warned_scopes: set[str] = set()
+        self._lock = threading.Lock()
 
     def build(self, spans: Sequence[ReadableSpan]) -> RowBatch:
         batch = RowBatch()
-        for span in spans:
-            try:
-                mapped, reason = select_log(
-                    span,
-                    only_root_spans=self.rows == "roots",
-                    redactor=self._redactor,
-                    before_send=self._before_send,
-                )
-            except Exception as exc:
-                log_internal_error("mapping a span to a dataset row (the row was dropped)", exc)
-                batch.not_rows["mapping-error"] += 1
-                continue
-            if mapped is None:
-                batch.not_rows[reason or "no-content"] += 1
-            else:
-                batch.rows.append(mapped)
+        capture = capture_settings().capture_content if self._capture is None else self._capture
+        with self._lock:
+            self._pending.expire()
+            for span in spans:
+                try:
+                    self._one(span, batch, capture)
+                except Exception as exc:
+                    log_internal_error("mapping a span to a dataset row (the row was dropped)", exc)
+                    batch.not_rows["mapping-error"] += 1
         return batch
+
+    def _one(self, span: ReadableSpan, batch: RowBatch, capture: bool) -> None:
+        context = span.context
+        key: SpanKey = (context.trace_id, context.span_id) if context else (0, 0)
+        parent: SpanKey | None = None
+        if span.parent is not None and not span.parent.is_remote:
+            parent = (span.parent.trace_id, span.parent.span_id)
+        below = self._pending.take(key)
+        attributes = plain(span)
+        if not has_content(attributes):
+            self._forward(parent, below)
+            batch.not_rows["no-content"] += 1
+            return
+        mapped = map_span(span, attributes, self._redactor)
+        body = mapped.body
+        metadata, metrics = body["metadata"], body["metrics"]
+        kind = metadata["log_type"]
+        own = respan.is_own(attributes)
+        totals = below or Totals()
+        duplicate = False
+        if kind in USAGE_KINDS:
+            _add_cost(span, metadata, metrics)
+            wraps_calls = below is not None and below.llm_calls > 0
+            duplicate = (wraps_calls and not own) or self._seen_call(span, attributes)
+            if not duplicate and not wraps_calls:
+                totals.add_call(metrics, llm=kind == "llm")
+                if kind == "llm":
+                    totals.add_io(*_question(body, span), *_answer(body, span))
+        self._forward(parent, totals)
+
+        reason = self._reason(span, kind, own, duplicate, body)
+        if reason is not None:
+            batch.not_rows[reason] += 1
+            return
+        if below is not None:
+            if below.llm_calls or below.costed or below.total_tokens:
+                for name, value in below.metrics().items():
+                    metrics.setdefault(name, value)
+            if below.incomplete:
+                metadata["totals_incomplete"] = True
+                batch.incomplete_totals += 1
+            if is_root(span):
+                _run_io(body, below)
+        if not capture:
+            body["input"] = NO_INPUT
+            body.pop("output", None)
+        elif kind == "llm" and not own and body["input"] == NO_INPUT and "output" not in body:
+            self._warn_no_content(span)
+        kept, drop_reason = apply_before_send(mapped, self._before_send)
+        if kept is None:
+            batch.not_rows[drop_reason or "before-send"] += 1
+        else:
+            batch.rows.append(kept)
+
+    def _reason(
+        self, span: ReadableSpan, kind: str, own: bool, duplicate: bool, body: dict[str, Any]
+    ) -> str | None:
+        """Why the span is not a row under the rows setting, or ``None``: it is one."""
+        if self.rows == "all":
+            return None
+        root = is_root(span)
+        if self.rows == "roots":
+            return None if root else "not-root"
+        if own:
+            return None
+        if duplicate:  # even a root: the call has its row already
+            return "duplicate"
+        if root:
+            return None
+        if kind not in KEPT_KINDS:
+            return "plumbing"
+        empty = body["input"] == NO_INPUT and "output" not in body
+        if empty and "total_tokens" not in body["metrics"] and kind != "llm":
+            return "no-content"
+        return None
+
+    def _forward(self, parent: SpanKey | None, totals: Totals | None) -> None:
+        if parent is not None and totals is not None and totals.worth_keeping:
+            self._pending.give(parent, totals)
+
+    def _seen_call(self, span: ReadableSpan, attributes: dict[str, Any]) -> bool:
+        """Whether another span already stood for this model call."""
+        scope = span.instrumentation_scope.name if span.instrumentation_scope else ""
+        if scope in _sources.SDK_TWINS and _sources.twin_is_traced(scope):
+            return True
+        found = _call_id(attributes)
+        if found is None:
+            return False
+        # within one trace: the same call seen twice (ids from stubs may repeat across runs)
+        call_id = (span.context.trace_id if span.context else 0, found)
+        if call_id in self._call_ids:
+            return True
+        self._call_ids[call_id] = None
+        if len(self._call_ids) > MAX_CALL_IDS:
+            self._call_ids.popitem(last=False)
+        return False
+
+    def _warn_no_content(self, span: ReadableSpan) -> None:
+        scope = span.instrumentation_scope.name if span.instrumentation_scope else "unknown"
+        if scope in self._warned_scopes or len(self._warned_scopes) > 100:
+            return
+        self._warned_scopes.add(scope)
+        logger.warning(
+            "respan_otel: LLM spans from %s carry no prompts or completions, so their rows "
+            "have model and tokens but no input or output; to record them set %s",
+            scope,
+            _sources.content_setting(scope),
+        )
+
+
+def _call_id(attributes: dict[str, Any]) -> str | None:
+    found = attributes.get(genai.RESPONSE_ID)
+    if isinstance(found, str) and found:
+        return found
+    raw = attributes.get(openinference.OUTPUT_VALUE)
+    if isinstance(raw, str):
+        match = _LEADING_ID.match(raw, 0, 300)
+        if match:
+            return match.group(1)
+    return None
+
+
+def _add_cost(span: ReadableSpan, metadata: dict[str, Any], metrics: dict[str, Any]) -> None:
+    """The call's cost from model and tokens, when the span reports none."""
+    model = metadata.get("model")
+    if "cost" in metrics or not isinstance(model, str) or "prompt_tokens" not in metrics:
+        return
+    provider = metadata.get("provider")
+    cost = _cost.cost_of(
+        model,
+        provider if isinstance(provider, str) else None,
+        metrics["prompt_tokens"],
+        metrics.get("completion_tokens", 0),
+        at_ns=span.start_time,
+    )
+    if cost is not None:
+        metrics["cost"] = cost
+
+
+def _question(body: dict[str, Any], span: ReadableSpan) -> tuple[Any, int]:
+    """The first user message's content of an LLM row."""
+    step_input = body["input"]
+    messages = step_input.get("messages") if isinstance(step_input, dict) else None
+    if isinstance(messages, list):
+        for item in messages:
+            if isinstance(item, dict) and item.get("role") == "user" and "content" in item:
+                return item["content"], span.start_time or 0
+    return None, 0
+
+
+def _answer(body: dict[str, Any], span: ReadableSpan) -> tuple[Any, int]:
+    """The assistant's text answer of an LLM row (``None`` for a tool-calling turn)."""
+    output = body.get("output")
+    if isinstance(output, list) and output:
+        output = output[0]
+    if isinstance(output, dict) and output.get("role") == "assistant":
+        content = output.get("content")
+        if isinstance(content, str) and content and not output.get("tool_calls"):
+            return content, span.end_time or 0
+    return None, 0
+
+
+def _run_io(body: dict[str, Any], below: Totals) -> None:
+    """A run row with no input/output of its own takes the question and final answer."""
+    if body["input"] == NO_INPUT and below.question is not None:
+        body["input"] = below.question
+    if "output" not in body and below.answer is not None:
+        body["output"] = below.answer

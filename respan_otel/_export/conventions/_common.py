@@ -1,0 +1,212 @@
+"""Helpers every convention reader shares: JSON parsing, field caps, flattened keys,
+and the one message shape every convention's messages are turned into."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from respan_otel._redact import Redactor
+from respan_otel._serialize import to_jsonable
+from respan_otel._settings import capture_settings
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Final[Any] = _Missing()
+"""Nothing recorded (``None`` and ``""`` are values a span may carry)."""
+
+
+def _finite_float(text: str) -> float | str:
+    """A JSON number as a float, or as its text when it overflows (``1e999``)."""
+    value = float(text)
+    return value if math.isfinite(value) else text
+
+
+_DECODER: Final = json.JSONDecoder(parse_constant=str, parse_float=_finite_float)
+
+
+def parse(raw: str) -> Any:
+    """JSON text to native JSON, or ``MISSING`` when it is not JSON (or absurdly deep).
+
+    ``NaN``/``Infinity`` literals and numbers too large for a float stay strings.
+    """
+    try:
+        return _DECODER.decode(raw)
+    except (ValueError, RecursionError):
+        return MISSING
+
+
+def parse_maybe(raw: Any) -> Any:
+    """A JSON string parsed when it holds an object or a list; anything else as it is."""
+    if isinstance(raw, str) and raw[:1] in ("{", "["):
+        parsed = parse(raw)
+        return raw if parsed is MISSING else parsed
+    return raw
+
+
+def text(raw: str, limit: int | None = None) -> str:
+    """A plain-text value, cut to the field cap with a visible marker."""
+    cap = capture_settings().max_field_bytes if limit is None else limit
+    if len(raw) <= cap:
+        return raw
+    return f"{raw[:cap]}...[truncated {len(raw) - cap} chars]"
+
+
+def first(attributes: Mapping[str, Any], keys: Sequence[str]) -> Any:
+    """The first of ``keys`` with a value (not ``None``, not ``""``), else ``None``."""
+    for key in keys:
+        value = attributes.get(key)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+class Reader:
+    """A span's attributes (a plain dict) and the redactor for content read from them."""
+
+    __slots__ = ("attributes", "redactor")
+
+    def __init__(self, attributes: Mapping[str, Any], redactor: Redactor | None) -> None:
+        self.attributes = attributes
+        self.redactor = redactor
+
+    def clean(self, value: Any) -> Any:
+        """Bounded, JSON-safe and redacted."""
+        return to_jsonable(value, redactor=self.redactor)
+
+    def json(self, key: str) -> Any:
+        """An attribute holding JSON text, parsed (text that is not JSON stays text)."""
+        raw = self.attributes.get(key)
+        if raw is None:
+            return MISSING
+        if isinstance(raw, str):
+            parsed = parse(raw)
+            return text(raw) if parsed is MISSING else parsed
+        return raw
+
+    def flat(self, prefix: str) -> list[Any]:
+        """Flattened attributes under ``prefix``, gathered back into a list.
+
+        ``llm.input_messages.0.message.role`` gives ``[{"role": ...}]``; deeper keys nest:
+        ``...0.message.tool_calls.1.tool_call.function.name`` becomes
+        ``tool_calls[1]["function"]["name"]``. Wrapper segments (``message``,
+        ``tool_call``, ``document``...) are skipped.
+        """
+        root: dict[Any, Any] = {}
+        for key, value in self.attributes.items():
+            if not key.startswith(prefix):
+                continue
+            path = [part for part in key[len(prefix) :].split(".") if part not in _WRAPPERS]
+            if len(path) < 2 or not _is_index(path[0]):
+                continue
+            node = root
+            for part in path[:-1]:
+                step: Any = int(part) if _is_index(part) else part
+                child = node.setdefault(step, {})
+                if not isinstance(child, dict):
+                    break
+                node = child
+            else:
+                node[path[-1]] = value
+        return [_as_lists(root[index]) for index in sorted(root)]
+
+
+def _is_index(part: str) -> bool:
+    """A list index in a flattened key: plain ASCII digits, of a sane length."""
+    return part.isascii() and part.isdigit() and len(part) <= 6
+
+
+_WRAPPERS: Final = frozenset(
+    {"message", "tool_call", "message_content", "document", "embedding", "tool"}
+)
+"""Name segments that only wrap the fields of a flattened item."""
+
+
+def _as_lists(node: Any) -> Any:
+    """Dicts keyed 0..n (from flattened indices) become lists, recursively."""
+    if not isinstance(node, dict):
+        return node
+    if node and all(isinstance(key, int) for key in node):
+        return [_as_lists(node[key]) for key in sorted(node)]
+    return {str(key): _as_lists(value) for key, value in node.items()}
+
+
+# -- the one message shape ---------------------------------------------------------------
+
+ROLES: Final[Mapping[str, str]] = {
+    "human": "user",
+    "ai": "assistant",
+    "model": "assistant",
+    "function": "tool",
+    "developer": "system",
+}
+"""Other conventions' role names, as chat APIs name them."""
+
+
+def message(
+    role: Any,
+    content: Any = MISSING,
+    *,
+    tool_calls: Sequence[Mapping[str, Any]] = (),
+    tool_call_id: Any = None,
+    name: Any = None,
+) -> dict[str, Any]:
+    """``{"role", "content", "tool_calls", "tool_call_id", "name"}``, keys present when known."""
+    role_name = str(role).lower() if role is not None else "user"
+    out: dict[str, Any] = {"role": ROLES.get(role_name, role_name)}
+    if content is not MISSING and content is not None:
+        out["content"] = content
+    if tool_calls:
+        out["tool_calls"] = [tool_call(call) for call in tool_calls]
+    if tool_call_id is not None:
+        out["tool_call_id"] = str(tool_call_id)
+    if name is not None and name != "":
+        out["name"] = name
+    return out
+
+
+def tool_call(call: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"id", "name", "arguments"}`` from the shapes the conventions use, arguments parsed."""
+    function = call.get("function")
+    source = function if isinstance(function, Mapping) else call
+    out: dict[str, Any] = {}
+    if call.get("id") is not None:
+        out["id"] = str(call["id"])
+    out["name"] = source.get("name")
+    arguments = source.get("arguments", call.get("arguments"))
+    if arguments is not None:
+        out["arguments"] = parse_maybe(arguments)
+    return out
+
+
+def joined_text(parts: Sequence[Any]) -> Any:
+    """Text parts as one string; a list of parts when any is not text."""
+    texts = []
+    for part in parts:
+        if isinstance(part, str):
+            texts.append(part)
+        elif isinstance(part, Mapping) and part.get("type", "text") == "text":
+            value = part.get("content", part.get("text"))
+            if not isinstance(value, str):
+                return list(parts)
+            texts.append(value)
+        else:
+            return list(parts)
+    return "".join(texts)
+
+
+def system_first(
+    system: list[dict[str, Any]], messages: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The system instructions as the first message, unless the messages already open so."""
+    if not system or (messages and messages[0].get("role") == "system"):
+        return messages
+    return [*system, *messages]
