@@ -11,6 +11,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+import reading
 from common import SHAPES, paired_ratio, summary
 from peers import PEERS
 
@@ -418,6 +419,7 @@ def render(results: dict[str, Any]) -> str:
     body += exporter_tables(results, targets)
     body += memory_tables(results, targets)
     body += import_table(results)
+    body += reading.section(results["reading"]) if "reading" in results else []
     packages = ", ".join(f"{k} {v}" for k, v in info["packages"].items())
     mode = "quick (smoke run: small counts, not a measurement)" if results["quick"] else "full"
     head = [

@@ -48,6 +48,7 @@ FULL: dict[str, Any] = {
     "outage": {"spans": 100_000, "settle": 120},
     "steady": {"calls": 300_000},
     "imports": {"repeats": 10},
+    "reading": {"logs": 30_000, "baseline_pages": 5},
 }
 QUICK: dict[str, Any] = {
     "overhead": {"rounds": 3, "target_seconds": 0.01},
@@ -58,6 +59,7 @@ QUICK: dict[str, Any] = {
     "outage": {"spans": 3_000, "settle": 30, "export_timeout": 1.0},
     "steady": {"calls": 5_000},
     "imports": {"repeats": 2},
+    "reading": {"logs": 1_000, "baseline_pages": 2},
 }
 
 
@@ -214,6 +216,8 @@ def main() -> int:
     log("exporter throughput")
     results["throughput"] = worker("exporting.py", {"mode": "throughput", **settings["throughput"]})
     results["delivery"] = worker("exporting.py", {"mode": "delivery", **settings["delivery"]})
+    log("reading a dataset back")
+    results["reading"] = worker("reading.py", settings["reading"])
     log("import time")
     results["imports"] = import_times(**settings["imports"])
     results["speed_after_us"] = speed_probe()

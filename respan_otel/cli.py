@@ -18,12 +18,17 @@ stderr and a non-zero exit status: 1 for an API or network failure, 2 for a usag
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
+from respan_otel._cli_read import add_commands as add_reading_commands
+from respan_otel._cli_read import join_negative_values
+from respan_otel._cli_text import EXIT_API_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from respan_otel._cli_text import UsageError as _UsageError
+from respan_otel._cli_text import print_json as _print_json
+from respan_otel._cli_text import print_table as _print_table
 from respan_otel._settings import ENV_API_KEY, ENV_BASE_URL
 from respan_otel._version import __version__
 from respan_otel.client._errors import RespanError
@@ -34,16 +39,6 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 PROG = "respan-otel"
-_CELL_WIDTH = 40
-
-EXIT_OK = 0
-EXIT_API_ERROR = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-
-
-class _UsageError(Exception):
-    """A bad command line detected after parsing (bad JSON, a missing key)."""
 
 
 def _client_options(*, suppress: bool) -> argparse.ArgumentParser:
@@ -134,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=_serve)
 
-    datasets = commands.add_parser("datasets", help="create and list datasets")
+    datasets = commands.add_parser("datasets", help="create, list and delete datasets")
     dataset_commands = datasets.add_subparsers(dest="action", metavar="ACTION", required=True)
     create = dataset_commands.add_parser(
         "create",
@@ -160,39 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.set_defaults(func=_doctor)
 
-    logs = commands.add_parser("logs", help="list and show the logs of a dataset")
-    log_commands = logs.add_subparsers(dest="action", metavar="ACTION", required=True)
-    log_list = log_commands.add_parser(
-        "list",
-        parents=leaf,
-        help="list one page of a dataset's logs",
-        description="List one page of a dataset's logs, optionally filtered.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="filters example (AND of both; metadata keys as metadata__<key>):\n"
-        '  --filters \'{"metadata__model": {"operator": "eq", "value": ["gpt-4o"]},\n'
-        '              "cost": {"operator": "gte", "value": [0.01]}}\'',
-    )
-    log_list.add_argument("dataset_id", metavar="DATASET_ID")
-    log_list.add_argument(
-        "--filters", default=None, metavar="JSON", help="filters in the API's JSON form"
-    )
-    log_list.add_argument("--page", type=int, default=1, help="page number (default: 1)")
-    log_list.add_argument(
-        "--page-size", type=int, default=None, metavar="N", help="logs per page, at most 100"
-    )
-    log_list.add_argument(
-        "--sort-by",
-        default=None,
-        metavar="FIELD",
-        help="sort field; prefix with - to reverse, written --sort-by=-timestamp",
-    )
-    log_list.set_defaults(func=_logs_list)
-    log_get = log_commands.add_parser(
-        "get", parents=leaf, help="show one log", description="Show one log in full."
-    )
-    log_get.add_argument("dataset_id", metavar="DATASET_ID")
-    log_get.add_argument("log_id", metavar="LOG_ID")
-    log_get.set_defaults(func=_logs_get)
+    add_reading_commands(commands, dataset_commands, leaf, _client)
     _add_experiment_commands(commands, leaf)
     return parser
 
@@ -201,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status instead of exiting."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(join_negative_values(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # --help, --version, or a usage error already printed
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
@@ -376,98 +339,6 @@ def _datasets_list(args: argparse.Namespace) -> int:
     )
     print(f"{len(datasets)} dataset{'s' if len(datasets) != 1 else ''}")
     return EXIT_OK
-
-
-def _logs_list(args: argparse.Namespace) -> int:
-    filters = None
-    if args.filters is not None:
-        try:
-            filters = json.loads(args.filters)
-        except ValueError as exc:
-            raise _UsageError(f"--filters is not valid JSON: {exc}") from None
-        if not isinstance(filters, dict):
-            raise _UsageError('--filters must be a JSON object: {"field": {"operator", "value"}}')
-    with _client(args) as client:
-        page = client.datasets.logs.list(
-            args.dataset_id,
-            filters=filters,
-            page=args.page,
-            page_size=args.page_size,
-            sort_by=args.sort_by,
-        )
-    if args.json:
-        _print_json(page.raw)
-        return EXIT_OK
-    _print_table(
-        ["ID", "INPUT", "OUTPUT", "TIMESTAMP"],
-        ([log.id, log.input, log.output, log.timestamp] for log in page.results),
-    )
-    footer = f"page {args.page}: {len(page.results)} of {page.count} logs"
-    if page.next:
-        footer += f" (next: --page {args.page + 1})"
-    print(footer)
-    return EXIT_OK
-
-
-def _logs_get(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        log = client.datasets.logs.get(args.dataset_id, args.log_id)
-    if args.json:
-        _print_json(log.raw)
-        return EXIT_OK
-    shown = {
-        "id": log.id,
-        "dataset_id": log.dataset_id,
-        "timestamp": log.timestamp,
-        "status": log.status,
-        "input": log.input,
-        "output": log.output,
-        "expected_output": log.expected_output,
-        "metadata": log.metadata,
-        "metrics": log.metrics,
-    }
-    width = max(len(key) for key in shown)
-    for key, value in shown.items():
-        if value is None or value == {}:
-            continue
-        print(f"{key.ljust(width)}  {_block(value, width + 2)}")
-    return EXIT_OK
-
-
-def _print_json(value: Any, stream: TextIO | None = None) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False, default=str), file=stream or sys.stdout)
-
-
-def _block(value: Any, indent: int) -> str:
-    """A value for the key/value view: text as is, anything else as indented JSON."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Mapping):
-        value = dict(value)
-    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    return text.replace("\n", "\n" + " " * indent)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        text = ""
-    elif isinstance(value, str):
-        text = value
-    else:
-        text = json.dumps(value, ensure_ascii=False, default=str)
-    text = " ".join(text.split())
-    return text if len(text) <= _CELL_WIDTH else text[: _CELL_WIDTH - 3] + "..."
-
-
-def _print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    cells = [[_cell(value) for value in row] for row in rows]
-    widths = [len(header) for header in headers]
-    for row in cells:
-        widths = [max(width, len(text)) for width, text in zip(widths, row, strict=True)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    print("  ".join("-" * w for w in widths))
-    for row in cells:
-        print("  ".join(text.ljust(w) for text, w in zip(row, widths, strict=True)).rstrip())
 
 
 # --- experiment run / compare (respan_otel.experiments) ---------------------------------

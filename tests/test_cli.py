@@ -92,7 +92,9 @@ def test_logs_list_table_and_json(
     code, out, err = run(capsys, local, "logs", "list", dataset_id)
     assert (code, err) == (0, "")
     lines = out.splitlines()
-    assert lines[0].split() == ["ID", "INPUT", "OUTPUT", "TIMESTAMP"]
+    assert lines[0].split() == [
+        "TIME", "ID", "NAME", "TYPE", "STATUS", "MODEL", "TOKENS", "COST", "LATENCY", "INPUT"
+    ]  # fmt: skip
     assert sum(any(i in line for i in ids) for line in lines) == 3
     assert lines[-1] == "page 1: 3 of 3 logs"
 

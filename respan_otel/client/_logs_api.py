@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import builtins
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
 from respan_otel.client._csv import to_csv
 from respan_otel.client._errors import RespanError, ValidationError
+from respan_otel.client._export import ExportRows, export_rows, jsonl_line
 from respan_otel.client._page_types import LogPage, Page, Summary
 from respan_otel.client._resource import (
     BULK_MAX_LOGS,
@@ -246,18 +246,31 @@ class DatasetLogs(_Resource):
         filters: Mapping[str, object] | None = None,
         sort_by: str | None = None,
     ) -> str:
-        """Every matching log as JSON Lines or CSV text, built from the list endpoint.
+        """Every matching log as JSON Lines or CSV text.
 
-        Respan's own export (``is_exporting``) runs asynchronously and is e-mailed, so
-        this walks the pages instead. JSONL keeps each log exactly as the server sent it;
-        CSV has one column per field seen, nested values as JSON.
+        Against the local server this is one request (its export answers with the file);
+        against Respan, whose export is e-mailed, the pages are walked. JSONL keeps each
+        log exactly as the server sent it; CSV has one column per field seen, nested
+        values as JSON.
         """
         if format not in ("jsonl", "csv"):
             raise ValueError(f"format must be 'jsonl' or 'csv', not {format!r}")
-        rows = [dict(log.raw) for log in self.iter(dataset_id, filters=filters, sort_by=sort_by)]
+        rows = self._export_rows(dataset_id, filters=filters, sort_by=sort_by).rows
         if format == "jsonl":
-            return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-        return to_csv(rows)
+            return "".join(jsonl_line(row) for row in rows)
+        return to_csv(builtins.list(rows))
+
+    def _export_rows(
+        self,
+        dataset_id: str,
+        *,
+        filters: Mapping[str, object] | None = None,
+        sort_by: str | None = None,
+    ) -> ExportRows:
+        """The rows of :meth:`export` as they arrive, with the total (for the CLI)."""
+        normalized = _filters("filters", filters)
+        body: dict[str, Any] = {} if normalized is None else {"filters": normalized}
+        return export_rows(self._http, _logs_path(dataset_id, "list/"), body, _sort_by(sort_by))
 
     @staticmethod
     def _log_path(dataset_id: str, log_id: str) -> str:

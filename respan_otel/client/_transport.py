@@ -328,6 +328,7 @@ class HTTPTransport:
         idempotent: bool,
         retry: bool | None = None,
         timeout: float | None = None,
+        decode: Callable[[requests.Response], Any] | None = None,
     ) -> Any:
         """Send one API call and return its decoded JSON body (``None`` when empty).
 
@@ -336,6 +337,7 @@ class HTTPTransport:
         (reads, PUT, PATCH, DELETE, the list POSTs) are retried on 408/429/5xx and
         transport failures; others only when ``retry`` (or the client's
         ``retry_creates``) says so. ``timeout`` overrides the client's for this call.
+        ``decode`` reads a successful response instead of the JSON decoding.
         """
         if self._closed:
             raise RuntimeError("RespanClient is closed")
@@ -387,6 +389,8 @@ class HTTPTransport:
                     elapsed,
                 )
                 if response.status_code < 300:
+                    if decode is not None:
+                        return decode(response)
                     return self._decode(method, path, response)
                 failure = self._status_error(method, path, response)
                 retryable = response.status_code in _RETRY_STATUSES or (response.status_code >= 500)

@@ -156,7 +156,8 @@ class LogRoutes(Routes):
         extension, content_type = _EXPORT_TYPES[raw_format.lower()]
         _, query = query_of(params, window=False)
         _, rows = self.store.list_logs(dataset_id, query)
-        rows = only_fields(rows, params.include_fields)
+        # the rows as the list endpoint gives them, so an export matches a walk of its pages
+        rows = only_fields([log_list_view(row) for row in rows], params.include_fields)
         if extension == ".jsonl":
             content = "".join(dumps(row) + "\n" for row in rows)
         else:

@@ -20,6 +20,7 @@ from typing import Final
 from urllib.parse import parse_qsl, urlsplit
 
 from respan_otel._version import __version__
+from respan_otel.client._export import LOCAL_SERVER_NAME
 from respan_otel.local._api import Api, Request, Response
 from respan_otel.local._common import dumps, logger
 from respan_otel.local._viewer import is_viewer_path, respond
@@ -172,7 +173,7 @@ def _json_bytes(detail: str) -> bytes:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server_version = f"respan-otel-local/{__version__}"
+    server_version = f"{LOCAL_SERVER_NAME}/{__version__}"  # how clients know the local server
     timeout = IDLE_CONNECTION_SECONDS
     disable_nagle_algorithm = True
     server: LocalHTTPServer
