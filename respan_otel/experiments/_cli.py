@@ -131,6 +131,8 @@ def run_command(
         print(result.table())
         if result.results_dataset_id:
             print(f"results: dataset {result.results_dataset_id}")
+        if result.experiment_id:
+            print(f"experiment: {result.experiment_id}")
         if output:
             print(f"rows written to {output}")
     for problem in problems:
@@ -148,6 +150,7 @@ def _summary_json(result: ExperimentResult, problems: list[str]) -> dict[str, An
         "errors": len(result.errors),
         "interrupted": result.interrupted,
         "results_dataset_id": result.results_dataset_id,
+        "experiment_id": result.experiment_id,
         "scores": {
             s.name: {
                 "mean": s.mean,

@@ -1,4 +1,5 @@
-"""Where results go on the backend: a results dataset, one log per finished row.
+"""Where results go on the backend: a results dataset, one log per finished row (and,
+where the server takes one, the experiment record of `_experiment_record`).
 
 Written in batches while the run goes, so a crash keeps what was already sent and an
 interrupted run keeps what finished. A write that fails is logged (cause and fix) and
@@ -18,6 +19,7 @@ from respan_otel._redact import get_redactor
 from respan_otel._serialize import to_jsonable
 from respan_otel._settings import capture_settings
 from respan_otel.client._errors import RespanError
+from respan_otel.experiments._experiment_record import ExperimentRecord
 from respan_otel.experiments._result import RowResult, whole
 from respan_otel.experiments._runner import EXPERIMENT_KEY, ROW_KEY
 
@@ -118,9 +120,16 @@ class Recorder:
     """Sends finished rows to the results dataset in batches; thread-safe."""
 
     def __init__(
-        self, client: RespanClient, *, experiment: str, source_dataset_id: str | None
+        self,
+        client: RespanClient,
+        *,
+        experiment: str,
+        source_dataset_id: str | None,
+        record: ExperimentRecord | None = None,
     ) -> None:
         self._client = client
+        self.record = record
+        """The experiment whose logs also receive each row, where the backend takes it."""
         self._experiment = experiment
         self._source = source_dataset_id
         self._pending: list[RowResult] = []
@@ -132,9 +141,27 @@ class Recorder:
         self.failed = 0
 
     def start(self, *, description: str) -> None:
-        """Create the results dataset, named after the experiment."""
+        """Create the results dataset, named after the experiment, and the experiment."""
         dataset = self._client.datasets.create(name=self._experiment, description=description)
         self.dataset_id = dataset.id
+        if self.record is None:
+            return
+        try:
+            self.record.start()
+        except RespanError as exc:
+            logger.warning(
+                "respan_otel: no experiment record for %r: %s; the results are in dataset %s",
+                self._experiment,
+                exc,
+                self.dataset_id,
+            )
+            self.record = None
+
+    def finish(self, *, failure: str | None) -> None:
+        """Write what is pending, then mark the experiment completed or failed."""
+        self.flush()
+        if self.record is not None:
+            self.record.finish(failure=failure)
 
     def add(self, row: RowResult) -> None:
         with self._lock:
@@ -160,25 +187,31 @@ class Recorder:
                 result_log(row, experiment=self._experiment, source_dataset_id=self._source)
                 for row in rows
             ]
-            try:
-                outcome = self._client.datasets.logs.bulk_create(self.dataset_id, logs)
-            except RespanError as exc:
-                self.failed += len(rows)
-                logger.warning(
-                    "respan_otel: %d experiment results were not written to dataset %s: %s; "
-                    "they are in the returned result (save them with result.to_jsonl(path))",
-                    len(rows),
-                    self.dataset_id,
-                    exc,
-                )
-                return
-            self.written += outcome.success_count
-            if outcome.error_count:
-                self.failed += outcome.error_count
-                logger.warning(
-                    "respan_otel: %d experiment results were refused by dataset %s (first: "
-                    "%s); they are in the returned result (result.to_jsonl(path) keeps them)",
-                    outcome.error_count,
-                    self.dataset_id,
-                    outcome.errors[0].error if outcome.errors else "no detail",
-                )
+            self._send(rows, logs)
+            if self.record is not None:
+                self.record.write(rows, logs)
+
+    def _send(self, rows: list[RowResult], logs: list[dict[str, Any]]) -> None:
+        assert self.dataset_id is not None  # flush() sends only after start()
+        try:
+            outcome = self._client.datasets.logs.bulk_create(self.dataset_id, logs)
+        except RespanError as exc:
+            self.failed += len(rows)
+            logger.warning(
+                "respan_otel: %d experiment results were not written to dataset %s: %s; "
+                "they are in the returned result (save them with result.to_jsonl(path))",
+                len(rows),
+                self.dataset_id,
+                exc,
+            )
+            return
+        self.written += outcome.success_count
+        if outcome.error_count:
+            self.failed += outcome.error_count
+            logger.warning(
+                "respan_otel: %d experiment results were refused by dataset %s (first: "
+                "%s); they are in the returned result (result.to_jsonl(path) keeps them)",
+                outcome.error_count,
+                self.dataset_id,
+                outcome.errors[0].error if outcome.errors else "no detail",
+            )

@@ -95,7 +95,7 @@ def resolve_dataset(client: RespanClient, dataset: str) -> str:
 
 
 def rows_from_dataset(client: RespanClient, dataset_id: str) -> list[Row]:
-    """Every log of the dataset, as rows, oldest first where the server orders them."""
+    """Every log of the dataset, as rows, in the order the server lists them."""
     return [
         _from_item(index, log) for index, log in enumerate(client.datasets.logs.iter(dataset_id))
     ]

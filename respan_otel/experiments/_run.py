@@ -5,36 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import math
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from respan_otel._settings import ENV_API_KEY
-from respan_otel.experiments._calls import Call, inspect_call
-from respan_otel.experiments._progress import ProgressBar, wanted
+from respan_otel.experiments._plan import DEFAULT_CONCURRENCY, Options, Plan, client_for, make_plan
+from respan_otel.experiments._progress import ProgressBar
 from respan_otel.experiments._record import Recorder
 from respan_otel.experiments._result import ExperimentResult, RowResult
-from respan_otel.experiments._rows import (
-    Row,
-    resolve_dataset,
-    rows_from_dataset,
-    rows_from_iterable,
-)
-from respan_otel.experiments._runner import Engine
-from respan_otel.experiments._scorers import SCORER_DEFAULTS, SCORER_EXTRA
+from respan_otel.experiments._runner import Engine, describe
 from respan_otel.experiments._spans import collector
 
 if TYPE_CHECKING:
     from respan_otel.client._client import RespanClient
 
-DEFAULT_CONCURRENCY: Final = 8
 _POLL_SECONDS: Final = 0.1  # how often the waiting thread checks for the end (and Ctrl-C)
 _START_SECONDS: Final = 5.0  # longest wait for a just-started loop thread to report in
-_TASK_EXTRA: Final = frozenset({"row", "expected_output", "metadata"})
 
 
 class ExperimentInterrupted(KeyboardInterrupt):
@@ -51,98 +38,6 @@ class ExperimentInterrupted(KeyboardInterrupt):
         self.result = result
 
 
-def under_pytest() -> bool:
-    """Running inside a pytest test, where no backend is reached unless asked for."""
-    return "PYTEST_CURRENT_TEST" in os.environ
-
-
-def default_client() -> RespanClient | None:
-    """The backend from ``RESPAN_API_KEY``/``RESPAN_BASE_URL``; none under pytest."""
-    if under_pytest() or not (os.environ.get(ENV_API_KEY) or "").strip():
-        return None
-    from respan_otel.client._client import RespanClient
-
-    return RespanClient()
-
-
-@dataclass
-class _Plan:
-    name: str
-    rows: list[Row]
-    task: Call
-    scorers: list[Call]
-    concurrency: int
-    timeout: float | None
-    progress: bool
-    source_dataset_id: str | None
-    recorder: Recorder | None
-    description: str
-    started: float = field(default_factory=time.monotonic)
-
-
-def _plan(
-    dataset: str | Iterable[Any],
-    task: Callable[..., Any],
-    *,
-    scorers: Sequence[Callable[..., Any]],
-    name: str | None,
-    concurrency: int,
-    timeout: float | None,
-    client: RespanClient | None,
-    record: bool | None,
-    progress: bool | None,
-    description: str | None,
-) -> _Plan:
-    """Check every argument and load the rows, before anything runs."""
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ValueError(f"concurrency must be a positive integer, got {concurrency!r}")
-    if timeout is not None and (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not (timeout > 0 and math.isfinite(timeout))
-    ):
-        raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
-    if callable(scorers):
-        scorers = [scorers]
-    task_call = inspect_call(task, role="task", defaults=("input",), extra=_TASK_EXTRA)
-    scorer_calls = [
-        inspect_call(s, role="scorer", defaults=SCORER_DEFAULTS, extra=SCORER_EXTRA)
-        for s in scorers
-    ]
-    if name is not None and (not isinstance(name, str) or not name.strip()):
-        raise ValueError(f"name must be a non-empty string, got {name!r}")
-    name = name or f"{task_call.name} {time.strftime('%Y-%m-%d %H:%M:%S')}"
-    source: str | None = None
-    if isinstance(dataset, str):
-        if client is None:
-            raise ValueError(
-                f"dataset {dataset!r} names a dataset on a backend, but none is configured: "
-                f"set {ENV_API_KEY} (and RESPAN_BASE_URL for a local server) or pass client="
-                + ("; under pytest pass client= explicitly" if under_pytest() else "")
-            )
-        source = resolve_dataset(client, dataset)
-        rows = rows_from_dataset(client, source)
-    else:
-        rows = rows_from_iterable(dataset)
-    if record and client is None:
-        raise ValueError(f"record=True needs a backend: pass client= or set {ENV_API_KEY}")
-    recorder = None
-    if client is not None and record is not False:
-        recorder = Recorder(client, experiment=name, source_dataset_id=source)
-    return _Plan(
-        name=name,
-        rows=rows,
-        task=task_call,
-        scorers=scorer_calls,
-        concurrency=concurrency,
-        timeout=None if timeout is None else float(timeout),
-        progress=wanted(progress),
-        source_dataset_id=source,
-        recorder=recorder,
-        description=description or f"Results of experiment {name!r}",
-    )
-
-
 async def _flush_while_running(recorder: Recorder) -> None:
     while True:
         await asyncio.sleep(0.5)
@@ -150,7 +45,18 @@ async def _flush_while_running(recorder: Recorder) -> None:
             await asyncio.to_thread(recorder.flush)
 
 
-async def _execute(plan: _Plan) -> tuple[ExperimentResult, bool]:
+def _failure(result: ExperimentResult, crash: BaseException | None) -> str | None:
+    """Why the run counts as failed (the experiment record's error message), or ``None``."""
+    if crash is not None:
+        return f"the run stopped: {describe(crash)}"
+    if result.interrupted:
+        return f"interrupted after {len(result.rows)} of {result.total} rows"
+    if result.rows and all(row.error for row in result.rows):
+        return f"the task failed on every row; the first: {result.rows[0].error}"
+    return None
+
+
+async def _execute(plan: Plan) -> tuple[ExperimentResult, bool]:
     """Run the plan; returns the result and whether it was cancelled part-way."""
     recorder = plan.recorder
     if recorder is not None:
@@ -174,10 +80,14 @@ async def _execute(plan: _Plan) -> tuple[ExperimentResult, bool]:
     )
     flusher = asyncio.ensure_future(_flush_while_running(recorder)) if recorder else None
     cancelled = False
+    crash: BaseException | None = None
     try:
         await engine.run(plan.rows)
     except asyncio.CancelledError:
         cancelled = True
+    except BaseException as exc:  # recorded as the experiment's failure, then re-raised
+        crash = exc
+        raise
     finally:
         if bar is not None:
             bar.close()
@@ -185,29 +95,26 @@ async def _execute(plan: _Plan) -> tuple[ExperimentResult, bool]:
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
+        result = _result(plan, engine, cancelled)
         if recorder is not None:
-            await asyncio.to_thread(recorder.flush)
-    result = ExperimentResult(
+            await asyncio.to_thread(recorder.finish, failure=_failure(result, crash))
+    return result, cancelled
+
+
+def _result(plan: Plan, engine: Engine, cancelled: bool) -> ExperimentResult:
+    recorder = plan.recorder
+    record = recorder.record if recorder is not None else None
+    return ExperimentResult(
         plan.name,
         engine.results,
         total=len(plan.rows),
         interrupted=cancelled,
         duration=time.monotonic() - plan.started,
         score_sources=engine.score_sources,
-        results_dataset_id=recorder.dataset_id if recorder else None,
+        experiment_id=record.experiment_id if record is not None else None,
+        results_dataset_id=recorder.dataset_id if recorder is not None else None,
         source_dataset_id=plan.source_dataset_id,
     )
-    return result, cancelled
-
-
-def _client_for(
-    client: RespanClient | None, dataset: object, record: bool | None
-) -> tuple[RespanClient | None, bool]:
-    """The client to use and whether this call owns (and must close) it."""
-    if client is not None or (record is False and not isinstance(dataset, str)):
-        return client, False
-    made = default_client()
-    return made, made is not None
 
 
 def run_experiment(
@@ -220,6 +127,7 @@ def run_experiment(
     timeout: float | None = None,
     client: RespanClient | None = None,
     record: bool | None = None,
+    experiment: bool | None = None,
     progress: bool | None = None,
     description: str | None = None,
 ) -> ExperimentResult:
@@ -236,38 +144,32 @@ def run_experiment(
 
     The backend is ``client``, else the one ``RESPAN_API_KEY``/``RESPAN_BASE_URL`` name
     (never under pytest: pass ``client=`` there). With a backend, results are written to a
-    new dataset named after the experiment unless ``record=False``. A progress bar is
-    drawn on a terminal only (``progress=`` forces it on or off).
+    new dataset named after the experiment unless ``record=False``; for a dataset on a
+    server that takes client-run experiments (the local server), also to an experiment
+    over it with status and progress (``experiment=`` forces this on or off). A progress
+    bar is drawn on a terminal only (``progress=`` forces it on or off).
 
     Ctrl-C stops the run: the rows that finished are written and
     :class:`ExperimentInterrupted` (a ``KeyboardInterrupt``) is raised, carrying them as
     ``.result``. Not for use inside a running event loop's thread if the task needs that
     loop: use :func:`run_experiment_async` there.
     """
-    client, owned = _client_for(client, dataset, record)
+    options = Options(
+        scorers, name, concurrency, timeout, client, record, experiment, progress, description
+    )
+    backend, owned = client_for(dataset, options)
     try:
-        plan = _plan(
-            dataset,
-            task,
-            scorers=scorers,
-            name=name,
-            concurrency=concurrency,
-            timeout=timeout,
-            client=client,
-            record=record,
-            progress=progress,
-            description=description,
-        )
+        plan = make_plan(dataset, task, options, backend)
         result, cancelled = _in_loop_thread(plan)
     finally:
-        if owned and client is not None:
-            client.close()
+        if owned and backend is not None:
+            backend.close()
     if cancelled:
         raise ExperimentInterrupted(result)
     return result
 
 
-def _in_loop_thread(plan: _Plan) -> tuple[ExperimentResult, bool]:
+def _in_loop_thread(plan: Plan) -> tuple[ExperimentResult, bool]:
     """Run the plan on a loop in a daemon thread while this thread waits for Ctrl-C.
 
     Waiting here, not running the loop here, makes Ctrl-C behave the same on every
@@ -323,6 +225,7 @@ async def run_experiment_async(
     timeout: float | None = None,
     client: RespanClient | None = None,
     record: bool | None = None,
+    experiment: bool | None = None,
     progress: bool | None = None,
     description: str | None = None,
 ) -> ExperimentResult:
@@ -332,25 +235,16 @@ async def run_experiment_async(
     threads. If the awaiting task is cancelled, the rows that finished are written and
     ``CancelledError`` propagates as usual.
     """
-    client, owned = _client_for(client, dataset, record)
+    options = Options(
+        scorers, name, concurrency, timeout, client, record, experiment, progress, description
+    )
+    backend, owned = client_for(dataset, options)
     try:
-        plan = await asyncio.to_thread(
-            _plan,
-            dataset,
-            task,
-            scorers=scorers,
-            name=name,
-            concurrency=concurrency,
-            timeout=timeout,
-            client=client,
-            record=record,
-            progress=progress,
-            description=description,
-        )
+        plan = await asyncio.to_thread(make_plan, dataset, task, options, backend)
         result, cancelled = await _execute(plan)
     finally:
-        if owned and client is not None:
-            client.close()
+        if owned and backend is not None:
+            backend.close()
     if cancelled:
         raise asyncio.CancelledError
     return result

@@ -136,6 +136,7 @@ def test_run_and_compare_against_the_local_server(
         )
         assert done.returncode == 0, done.stderr
         assert "results: dataset " in done.stdout
+        assert "experiment: " in done.stdout, "a dataset of the local server: an experiment too"
         assert done.stderr == "", "no progress bar and no log lines when not on a terminal"
     gate = cli(
         "experiment",
