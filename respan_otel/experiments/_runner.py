@@ -59,6 +59,7 @@ class _Traced:
     latency: float | None = None
     trace_id: str | None = None
     spend: dict[str, float] | None = None
+    read: bool = False
 
 
 class Engine:
@@ -190,7 +191,7 @@ class Engine:
 
         def watch() -> None:
             context = otel_trace.get_current_span().get_span_context()
-            if context.is_valid:
+            if context.is_valid and not traced.read:  # a timed-out row is no longer read
                 traced.trace_id = f"{context.trace_id:032x}"
                 if self._collector is not None:
                     self._collector.watch(context.trace_id)
@@ -220,6 +221,7 @@ class Engine:
         return traced
 
     def _read_spans(self, traced: _Traced) -> None:
+        traced.read = True
         if self._collector is None or traced.trace_id is None:
             return
         spans = self._collector.take(int(traced.trace_id, 16))

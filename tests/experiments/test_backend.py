@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from respan_otel.client._client import RespanClient
+from respan_otel.client._errors import AuthenticationError
 from respan_otel.experiments import ExperimentResult, exact_match, run_experiment
 from respan_otel.experiments._cli import load_result
 from tests.faulty_server import FaultyServer, Reply
@@ -146,3 +147,20 @@ def test_jsonl_round_trip(tmp_path: Any) -> None:
     assert back.name == "round trip"
     assert [r.to_record() for r in back.rows] == [r.to_record() for r in result.rows]
     assert back.to_records() == result.to_records()
+
+
+def test_a_backend_that_refuses_the_results_dataset_stops_the_run_before_any_row() -> None:
+    ran: list[str] = []
+
+    def task(question: str) -> str:
+        ran.append(question)
+        return question
+
+    with FaultyServer() as server:
+        server.enqueue(Reply(401, {"detail": "Invalid API key"}))
+        with (
+            RespanClient("sk-bad", server.url, max_retries=0) as wire,
+            pytest.raises(AuthenticationError),
+        ):
+            run_experiment(["a"], task, client=wire)
+    assert ran == [], "nothing runs when its results cannot be recorded"
