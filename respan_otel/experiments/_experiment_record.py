@@ -91,13 +91,15 @@ class ExperimentRecord:
                 log_id = self._log_ids.get(row.row_id or "")
                 if log_id is None:
                     continue
-                metrics = log["metrics"]
+                metrics = {k: v for k, v in log["metrics"].items() if k not in row.scores}
+                if "llm_calls" in metrics:  # the experiment log's own name for it
+                    metrics["llm_call_count"] = metrics.pop("llm_calls")
                 self._client.experiments.logs.update(
                     self.experiment_id,
                     log_id,
                     input=log["input"],
                     output=log.get("output"),
-                    metrics={k: v for k, v in metrics.items() if k not in row.scores},
+                    metrics=metrics,
                     metadata=log["metadata"],
                     scores=dict(row.scores),
                     status="error" if row.error else "success",

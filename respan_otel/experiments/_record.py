@@ -20,7 +20,7 @@ from respan_otel._serialize import to_jsonable
 from respan_otel._settings import capture_settings
 from respan_otel.client._errors import RespanError
 from respan_otel.experiments._experiment_record import ExperimentRecord
-from respan_otel.experiments._result import RowResult, whole
+from respan_otel.experiments._result import SPEND, RowResult, whole
 from respan_otel.experiments._runner import EXPERIMENT_KEY, ROW_KEY
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def result_log(row: RowResult, *, experiment: str, source_dataset_id: str | None
     }
     metadata.update({key: value for key, value in extra.items() if value is not None})
     metrics: dict[str, float] = {}
-    for name in ("latency", "prompt_tokens", "completion_tokens", "total_tokens", "cost"):
+    for name in ("latency", *SPEND):
         value = getattr(row, name)
         if value is not None:
             metrics[name] = value
@@ -111,6 +111,7 @@ def row_from_log(log: Any) -> RowResult:
         prompt_tokens=whole(metrics.get("prompt_tokens")),
         completion_tokens=whole(metrics.get("completion_tokens")),
         total_tokens=whole(metrics.get("total_tokens")),
+        llm_calls=whole(metrics.get("llm_calls")),
         cost=metrics.get("cost"),
         trace_id=metadata.get("trace_id"),
     )

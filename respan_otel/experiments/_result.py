@@ -8,11 +8,12 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from respan_otel.experiments._scorers import Score
 
-_SPEND = ("prompt_tokens", "completion_tokens", "total_tokens", "cost")
+SPEND: Final = ("prompt_tokens", "completion_tokens", "total_tokens", "cost", "llm_calls")
+"""Per-row spend fields, summed by :meth:`ExperimentResult.spend`."""
 
 
 def whole(value: object) -> int | None:
@@ -45,6 +46,8 @@ class RowResult:
     completion_tokens: int | None = None
     total_tokens: int | None = None
     cost: float | None = None
+    llm_calls: int | None = None
+    """Model calls made by the task (each counted once)."""
     trace_id: str | None = None
 
     @property
@@ -65,7 +68,7 @@ class RowResult:
             "error": self.error,
             "score_errors": dict(self.score_errors),
             "latency": self.latency,
-            **{name: getattr(self, name) for name in _SPEND},
+            **{name: getattr(self, name) for name in SPEND},
             "trace_id": self.trace_id,
         }
 
@@ -88,6 +91,7 @@ class RowResult:
             completion_tokens=whole(record.get("completion_tokens")),
             total_tokens=whole(record.get("total_tokens")),
             cost=record.get("cost"),
+            llm_calls=whole(record.get("llm_calls")),
             trace_id=record.get("trace_id"),
         )
 
@@ -201,7 +205,7 @@ class ExperimentResult:
         """Tokens and cost summed over the rows that report them."""
         totals: dict[str, float] = {}
         for row in self.rows:
-            for name in _SPEND:
+            for name in SPEND:
                 value = getattr(row, name)
                 if value is not None:
                     totals[name] = totals.get(name, 0.0) + value

@@ -144,6 +144,7 @@ class Engine:
             prompt_tokens=whole(totals.get("prompt_tokens")),
             completion_tokens=whole(totals.get("completion_tokens")),
             total_tokens=whole(totals.get("total_tokens")),
+            llm_calls=whole(totals.get("llm_calls")),
             cost=totals.get("cost"),
             trace_id=traced.trace_id,
         )
@@ -224,9 +225,6 @@ class Engine:
         traced.read = True
         if self._collector is None or traced.trace_id is None:
             return
-        spans = self._collector.take(int(traced.trace_id, 16))
-        traced.spend = spend(spans)
-        for root in spans:
-            if root.parent is None and root.end_time is not None and root.start_time is not None:
-                # the root span's own duration, as the rows' latency metric reads it
-                traced.latency = (root.end_time - root.start_time) / 1e9
+        traced.spend = spend(self._collector.take(int(traced.trace_id, 16)))
+        if "latency" in traced.spend:  # the root span's own duration, as its row has it
+            traced.latency = traced.spend["latency"]

@@ -16,14 +16,20 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 
-from respan_otel import _attributes as attrs
-from respan_otel._export._mapping import METRIC_KEYS
+from respan_otel._export._rows import RowBuilder
 from respan_otel._log import logger
 from respan_otel._settings import sdk_disabled
 from respan_otel._tracing._handle import reset_tracer_cache
 from respan_otel._tracing._processor import PropagationSpanProcessor
 
-SPEND_FIELDS: Final = ("prompt_tokens", "completion_tokens", "total_tokens", "cost")
+SPEND_FIELDS: Final = (
+    "latency",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost",
+    "llm_calls",
+)
 
 
 class TraceCollector(SpanProcessor):
@@ -93,28 +99,12 @@ def collector() -> TraceCollector | None:
 
 
 def spend(spans: Sequence[ReadableSpan]) -> dict[str, float]:
-    """Tokens and cost summed over the spans that report them, the mapping's keys read."""
-    totals: dict[str, float] = {}
-    for span in spans:
-        found: dict[str, float] = {}
-        for field in SPEND_FIELDS:
-            keys = (*METRIC_KEYS[field], f"{attrs.METRICS_PREFIX}{field}")
-            value = _first_number(span.attributes or {}, keys)
-            if value is not None:
-                found[field] = value
-        if "total_tokens" not in found and {"prompt_tokens", "completion_tokens"} <= found.keys():
-            found["total_tokens"] = found["prompt_tokens"] + found["completion_tokens"]
-        for field, value in found.items():
-            totals[field] = totals.get(field, 0.0) + value
-    return totals
-
-
-def _first_number(attributes: object, keys: Sequence[str]) -> float | None:
-    get = getattr(attributes, "get", None)
-    if get is None:
-        return None
-    for key in keys:
-        value = get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    return None
+    """The root row's latency, tokens, cost and ``llm_calls``, as the exporter's rows add
+    them up from the spans beneath (one count per model call, cost from the price table
+    when a call reports none); empty when the root has not ended."""
+    built = RowBuilder(rows="roots", capture_content=False).build(spans)
+    for row in built.rows:
+        if "parent_span_id" not in row.body["metadata"]:
+            metrics = row.body["metrics"]
+            return {k: float(metrics[k]) for k in SPEND_FIELDS if k in metrics}
+    return {}

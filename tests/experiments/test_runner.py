@@ -193,6 +193,7 @@ def test_spend_and_trace_id_come_from_the_rows_spans(exporter: InMemorySpanExpor
     for row in result.rows:
         assert (row.prompt_tokens, row.completion_tokens, row.total_tokens) == (14, 6, 20)
         assert row.cost == 0.5
+        assert row.llm_calls == 2
         spans = [
             s for s in exporter.get_finished_spans() if f"{s.context.trace_id:032x}" == row.trace_id
         ]
@@ -205,6 +206,7 @@ def test_spend_and_trace_id_come_from_the_rows_spans(exporter: InMemorySpanExpor
         "completion_tokens": 12,
         "total_tokens": 40,
         "cost": 1.0,
+        "llm_calls": 4,
     }
 
 
@@ -220,7 +222,23 @@ def test_foreign_genai_spans_count_too(provider: Any) -> None:
 
     (row,) = run_experiment(["q"], task).rows
     assert (row.prompt_tokens, row.completion_tokens, row.total_tokens) == (11, 4, 15)
-    assert row.cost is None, "no cost recorded, none invented"
+    assert row.cost is None, "no model named: no cost invented"
+
+
+def test_a_model_call_seen_by_two_spans_counts_once(provider: Any) -> None:
+    tracer = provider.get_tracer("tests.genai")
+
+    @trace(kind="llm")
+    def wrapped(question: str) -> str:
+        update_current_span(metrics={"prompt_tokens": 11, "completion_tokens": 4})
+        with tracer.start_as_current_span("chat stub") as s:  # the instrumentor's own span
+            s.set_attribute("gen_ai.operation.name", "chat")
+            s.set_attribute("gen_ai.usage.input_tokens", 11)
+            s.set_attribute("gen_ai.usage.output_tokens", 4)
+        return "ok"
+
+    (row,) = run_experiment(["q"], wrapped).rows
+    assert (row.total_tokens, row.llm_calls) == (15, 1), "as the dataset row counts it"
 
 
 def test_each_row_is_its_own_trace_with_experiment_metadata(
