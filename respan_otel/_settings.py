@@ -67,6 +67,18 @@ ENV_ONLY_ROOT_SPANS: Final = "RESPAN_ONLY_ROOT_SPANS"
 ENV_ROWS: Final = "RESPAN_ROWS"
 """Which spans become rows: ``useful`` (default), ``all`` or ``roots``."""
 
+ENV_GATEWAY_URL: Final = "RESPAN_GATEWAY_URL"
+"""Send spans to this ``respan-otel gateway`` (OTLP/HTTP) instead of to Respan."""
+
+ENV_GATEWAY_TOKEN: Final = "RESPAN_GATEWAY_TOKEN"
+"""The client token sent to the gateway (never the Respan key)."""
+
+ENV_GATEWAY_TOKENS: Final = "RESPAN_GATEWAY_TOKENS"
+"""Gateway side: comma-separated client tokens it accepts."""
+
+ENV_GATEWAY_DIR: Final = "RESPAN_GATEWAY_DIR"
+"""Gateway side: its journal and spool directory. Default: per-user state dir."""
+
 ENV_OTEL_SDK_DISABLED: Final = "OTEL_SDK_DISABLED"
 """OpenTelemetry's own switch; ``true`` makes every respan-otel call a pass-through."""
 

@@ -128,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer 429 beyond N requests a minute, like Respan's limits (default: off)",
     )
     serve.set_defaults(func=_serve)
+    _add_gateway(commands)
 
     datasets = commands.add_parser("datasets", help="create, list and delete datasets")
     dataset_commands = datasets.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -206,6 +207,75 @@ def _serve(args: argparse.Namespace) -> int:
         rate_limit_per_minute=args.rate_limit_per_minute,
     )
     return EXIT_OK
+
+
+# -- respan-otel gateway ------------------------------------------------------------------
+
+
+def _add_gateway(commands: Any) -> None:
+    gateway = commands.add_parser(
+        "gateway",
+        help="receive OTLP/HTTP traces from a fleet and deliver them at one budget",
+        description="Receive OTLP/HTTP traces (POST /v1/traces) from apps or an "
+        "OpenTelemetry Collector, journal them durably, and deliver their rows to Respan "
+        f"with the organization's budget. Needs ${ENV_API_KEY} (held only here) and client "
+        "tokens of their own. Needs the gateway extra: pip install 'respan-otel[gateway]'. "
+        "See docs/fleet.md.",
+    )
+    gateway.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    gateway.add_argument("--port", type=int, default=4318, help="port (default: %(default)s)")
+    gateway.add_argument(
+        "--dir",
+        default=None,
+        metavar="PATH",
+        help="journal and spool directory (default: $RESPAN_GATEWAY_DIR, else "
+        "$XDG_STATE_HOME/respan-otel/gateway)",
+    )
+    gateway.add_argument(
+        "--tokens-file",
+        default=None,
+        metavar="PATH",
+        help="client tokens, one per line (default: $RESPAN_GATEWAY_TOKENS, comma-separated)",
+    )
+    gateway.add_argument(
+        "--journal-max-bytes",
+        type=int,
+        default=1024**3,
+        metavar="N",
+        help="beyond this the gateway answers 429 with Retry-After (default: %(default)s)",
+    )
+    gateway.add_argument(
+        "--retry-after",
+        type=int,
+        default=5,
+        metavar="SECONDS",
+        help="Retry-After told to throttled clients (default: %(default)s)",
+    )
+    gateway.set_defaults(func=_gateway)
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    try:
+        from respan_otel.gateway._main import run
+    except ImportError as exc:
+        raise _UsageError(
+            f"the gateway needs its extra ({exc.name} is missing): "
+            "pip install 'respan-otel[gateway]'"
+        ) from None
+    run(
+        host=args.host,
+        port=args.port,
+        directory=args.dir,
+        tokens_file=args.tokens_file,
+        journal_max_bytes=args.journal_max_bytes,
+        retry_after=args.retry_after,
+    )
+    return EXIT_OK
+
+
+# -- end of respan-otel gateway ----------------------------------------------------------
 
 
 def _doctor(args: argparse.Namespace) -> int:
