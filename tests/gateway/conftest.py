@@ -58,9 +58,7 @@ def make_gateway(
     def make(**options: object) -> Gateway:
         directory = options.pop("directory", tmp_path / "gateway")
         assert isinstance(directory, Path)
-        exporter = options.pop("exporter", None) or gateway_exporter(
-            local, dataset.id, directory
-        )
+        exporter = options.pop("exporter", None) or gateway_exporter(local, dataset.id, directory)
         options.setdefault("linger", 0.05)
         gateway = Gateway(
             directory=directory,
