@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from respan_otel import RespanClient, RespanDatasetExporter
 from respan_otel.gateway import Gateway
@@ -53,11 +54,9 @@ def main() -> None:
             api_key=respan.api_key,  # only the gateway holds the Respan key
             base_url=respan.base_url,
             dataset_id=dataset.id,
-            spool_dir=os.path.join(directory, "spool"),
+            spool_dir=Path(directory) / "spool",
         )
-        gateway = Gateway(
-            directory=directory, tokens=[token], exporter=exporter, port=0
-        ).start()
+        gateway = Gateway(directory=directory, tokens=[token], exporter=exporter, port=0).start()
         env = {
             **os.environ,
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{gateway.url}/v1/traces",
