@@ -450,9 +450,15 @@ def _add_experiment_commands(commands: Any, leaf: list[argparse.ArgumentParser])
         help="rows that could not be scored do not fail a --fail-under gate",
     )
     run.add_argument("--name", default=None, help="experiment name (default: task and time)")
-    run.add_argument("--concurrency", type=int, default=8, help="rows at once (default: 8)")
     run.add_argument(
-        "--row-timeout", type=float, default=None, metavar="SECONDS", help="per task call"
+        "--concurrency", type=int, default=8, metavar="N", help="rows at once (default: 8)"
+    )
+    run.add_argument(
+        "--row-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="limit on each task and scorer call",
     )
     run.add_argument("--output", default=None, metavar="FILE.jsonl", help="also write the rows")
     run.add_argument("--no-record", action="store_true", help="do not write results to the backend")
