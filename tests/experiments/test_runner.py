@@ -285,3 +285,18 @@ def test_bad_arguments_fail_before_any_row_runs() -> None:
     with pytest.raises(ValueError, match="none is configured"):
         run_experiment("support-qa", str.upper)
     assert ran == []
+
+
+def test_traced_async_task_and_partial_are_awaited_not_threaded() -> None:
+    import functools
+
+    loops: list[int] = []
+
+    @trace(kind="agent")
+    async def agent_v2(question: str, *, style: str) -> str:
+        loops.append(id(asyncio.get_running_loop()))
+        return f"{style}:{question}"
+
+    result = run_experiment(["a", "b"], functools.partial(agent_v2, style="terse"))
+    assert [row.output for row in result.rows] == ["terse:a", "terse:b"]
+    assert len(set(loops)) == 1, "both rows ran on the run's one loop"
