@@ -20,8 +20,9 @@ PREVIEW_CHARS: Final = 160
 
 _TABLE_FIELDS: Final = (
     "unique_id,timestamp,start_time,log_type,status,status_code,model,prompt_tokens,"
-    "completion_tokens,total_request_tokens,cost,latency,input,output,metadata"
+    "completion_tokens,total_request_tokens,cost,latency,input,output,metadata,metrics,scores"
 )
+_SCORE_VALUES: Final = ("numerical_value", "boolean_value", "string_value", "categorical_value")
 _FILTER_FIELDS: Final[Mapping[str, str]] = {
     "status": "status",
     "type": "log_type",
@@ -42,6 +43,34 @@ def _preview(value: object) -> str:
     return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
 
 
+def _score_value(score: object) -> object:
+    """A score's value, from Respan's score object or a bare value."""
+    if isinstance(score, Mapping):
+        return next((score[k] for k in _SCORE_VALUES if score.get(k) is not None), None)
+    return score
+
+
+def scores_of(log: Mapping[str, Any]) -> dict[str, object]:
+    """A row's scores by name: Respan's ``scores`` (an object, or a list of score objects),
+    and the scores ``run_experiment`` keeps in ``metrics`` (named in ``score_kinds``)."""
+    found: dict[str, object] = {}
+    raw = log.get("scores")
+    items = raw.items() if isinstance(raw, Mapping) else []
+    if isinstance(raw, list):
+        items = [
+            (s.get("evaluator_id") or s.get("evaluator_slug"), s)
+            for s in raw
+            if isinstance(s, Mapping)
+        ]
+    for name, score in items:
+        found[str(name)] = _score_value(score)
+    metadata, metrics = log.get("metadata"), log.get("metrics")
+    kinds = metadata.get("score_kinds") if isinstance(metadata, Mapping) else None
+    if isinstance(kinds, Mapping) and isinstance(metrics, Mapping):
+        found.update((str(k), metrics[k]) for k in kinds if k in metrics)
+    return found
+
+
 def _row(log: Mapping[str, Any]) -> dict[str, object]:
     """A log as one line of the table: the columns people scan, content cut short."""
     metadata = log.get("metadata")
@@ -59,7 +88,13 @@ def _row(log: Mapping[str, Any]) -> dict[str, object]:
         "latency": log.get("latency"),
         "input": _preview(log.get("input")),
         "output": _preview(log.get("output")),
+        "scores": scores_of(log),
     }
+
+
+def _paging(found: Mapping[str, Any], page: int, size: int) -> dict[str, int]:
+    count = int(found["count"])
+    return {"count": count, "page": page, "pages": max(1, -(-count // size))}
 
 
 class Reader:
@@ -74,6 +109,7 @@ class Reader:
             (re.compile(r"^/ui/api/datasets/(?P<ds>[^/]+)/logs$"), self.logs),
             (re.compile(r"^/ui/api/datasets/(?P<ds>[^/]+)/logs/(?P<uid>[^/]+)$"), self.log),
             (re.compile(r"^/ui/api/experiments$"), self.experiments),
+            (re.compile(r"^/ui/api/experiments/(?P<exp>[^/]+)$"), self.experiment),
         ]
 
     def route(self, path: str, query: Mapping[str, str]) -> object:
@@ -99,6 +135,15 @@ class Reader:
             detail = payload.get("detail") if isinstance(payload, dict) else None
             raise ApiError(response.status, str(detail or "Request failed."))
         return payload
+
+    def _page(self, path: str, params: Mapping[str, str], body: object) -> Any:
+        """A page of a list endpoint; past the last page, an empty page (not an error)."""
+        try:
+            return self._call("POST", path, params, body)
+        except ApiError as error:
+            if error.status != 404 or error.detail != "Invalid page.":
+                raise
+            return {"count": 0, "results": []}
 
     def _dataset_id(self, ds: str) -> str:
         """A dataset id from an id or a name (names are looked up, as the CLI does)."""
@@ -150,24 +195,13 @@ class Reader:
         sort = query.get("sort") or "-timestamp"
         params = {"page": str(page), "page_size": str(size), "sort_by": sort}
         params["include_fields"] = _TABLE_FIELDS
-        try:
-            found = self._call(
-                "POST",
-                f"/api/datasets/{quote(dataset_id, safe='')}/logs/list/",
-                params,
-                {"filters": filters},
-            )
-        except ApiError as error:
-            if error.status != 404 or error.detail != "Invalid page.":
-                raise
-            found = {"count": 0, "results": []}  # past the last page: an empty page
-        count = int(found["count"])
+        found = self._page(
+            f"/api/datasets/{quote(dataset_id, safe='')}/logs/list/", params, {"filters": filters}
+        )
         return {
             "dataset_id": dataset_id,
-            "count": count,
-            "page": page,
+            **_paging(found, page, size),
             "page_size": size,
-            "pages": max(1, -(-count // size)),
             "filters": filters,
             "results": [_row(log) for log in found["results"]],
         }
@@ -219,3 +253,37 @@ class Reader:
         page = _number(query.get("page"), 1, low=1, high=10**9)
         found = self._call("GET", "/api/v2/experiments/", {"page": str(page), "page_size": "100"})
         return {"count": found["count"], "page": page, "results": found["results"]}
+
+    def experiment(self, query: Mapping[str, str], exp: str) -> object:
+        """An experiment, the means of its scores, and one page of its rows with theirs."""
+        path = f"/api/v2/experiments/{quote(exp, safe='')}/"
+        experiment = self._call("GET", path)
+        page = _number(query.get("page"), 1, low=1, high=10**9)
+        params = {"page": str(page), "page_size": str(PAGE_SIZE)}
+        found = self._page(path + "logs/list/", params, {})
+        summary = self._call("POST", path + "logs/summary/", None, {})
+        means = {
+            str(name): score.get("avg_score")
+            for name, score in (summary.get("scores") or {}).items()
+            if isinstance(score, Mapping)
+        }
+        rows = [
+            {
+                "id": log.get("id"),
+                "status": log.get("status"),
+                "input": _preview(log.get("input")),
+                "output": _preview(log.get("output")),
+                "expected": _preview(log.get("expected_output")),
+                "duration": log.get("duration"),
+                "cost": log.get("total_cost"),
+                "error": log.get("error_message"),
+                "scores": scores_of(log),
+            }
+            for log in found["results"]
+        ]
+        return {
+            "experiment": experiment,
+            "means": means,
+            **_paging(found, page, PAGE_SIZE),
+            "results": rows,
+        }

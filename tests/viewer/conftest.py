@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from respan_otel import RespanClient
+from respan_otel import RespanClient, run_experiment
+from respan_otel.experiments import contains
 from respan_otel.local import LocalRespan
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -62,6 +63,38 @@ def add_paged_dataset(client: RespanClient) -> str:
     return dataset.id
 
 
+def add_experiments(client: RespanClient) -> str:
+    """A scored experiment (its rows written as a runner would) and a run_experiment
+    result dataset ("support run 1"); returns the experiment's id."""
+    rows = [{"input": {"q": f"q{i}"}, "output": "", "expected_output": f"a{i}"} for i in range(3)]
+    dataset = client.datasets.create(name="qa").id
+    client.datasets.logs.bulk_create(dataset, rows)
+    experiment = client.experiments.create(
+        dataset_id=dataset,
+        workflow=[{"type": "custom", "config": {}}],
+        evaluator_slugs=["exact", "similarity"],
+        name="prompt v2",
+    ).id
+    for log in client.experiments.logs.iter(experiment):
+        number = int(log.raw["input"]["q"][1:])
+        client.experiments.logs.update(
+            experiment,
+            log.id,
+            input=log.raw["input"],
+            output=f"a{number}" if number != 2 else "no idea",
+            scores={"exact": number != 2, "similarity": 0.5 + number / 10},
+            metrics={"cost": 0.001, "latency": 0.2},
+        )
+    run_experiment(
+        "qa",
+        lambda question: "a" + question["q"][1:] if question["q"] != "q1" else "?",
+        scorers=[contains],
+        client=client,
+        name="support run 1",
+    )
+    return experiment
+
+
 @pytest.fixture(scope="module")
 def viewer_server(
     quickstart_db: Path, tmp_path_factory: pytest.TempPathFactory
@@ -72,4 +105,5 @@ def viewer_server(
     with LocalRespan(api_key=VIEWER_KEY, db=db) as server:
         with RespanClient(api_key=server.api_key, base_url=server.base_url) as client:
             add_paged_dataset(client)
+            add_experiments(client)
         yield server

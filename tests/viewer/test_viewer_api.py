@@ -201,3 +201,28 @@ def test_a_get_with_a_body_does_not_poison_the_connection(viewer_server: LocalRe
     assert reply.startswith(b"HTTP/1.1 401")
     assert reply.count(b"HTTP/1.1 ") == 1
     assert b"Connection: close" in reply
+
+
+def test_experiments_with_the_mean_and_the_rows_of_each_score(
+    viewer_server: LocalRespan, session: requests.Session
+):
+    (listed,) = get(session, viewer_server, "experiments")["results"]
+    assert listed["name"] == "prompt v2"
+    found = get(session, viewer_server, f"experiments/{listed['id']}")
+    assert found["experiment"]["dataset_name"] == "qa"
+    assert found["means"]["exact"] == pytest.approx(2 / 3)
+    assert found["means"]["similarity"] == pytest.approx(0.6)
+    by_input = {row["input"]: row for row in found["results"]}
+    assert by_input['{"q":"q2"}']["scores"] == {"exact": False, "similarity": pytest.approx(0.7)}
+    assert by_input['{"q":"q0"}']["scores"] == {"exact": True, "similarity": 0.5}
+    assert found["count"] == 3
+
+
+def test_run_experiment_results_show_their_scores_per_row(
+    viewer_server: LocalRespan, session: requests.Session
+):
+    page = get(session, viewer_server, "datasets/support run 1/logs")
+    scores = {row["output"]: row["scores"] for row in page["results"]}
+    assert scores == {"a0": {"contains": 1.0}, "?": {"contains": 0.0}, "a2": {"contains": 1.0}}
+    plain = get(session, viewer_server, "datasets/paged runs/logs")
+    assert all(row["scores"] == {} for row in plain["results"])

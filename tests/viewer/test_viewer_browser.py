@@ -175,3 +175,24 @@ def test_paging_and_filters_in_the_page(browser: webdriver.Chrome, viewer_server
     assert statuses == ["error"] * len(statuses)
     assert len(statuses) == len(range(0, PAGED_LOGS, 10))
     shoot(browser, "6-filtered")
+
+
+def test_an_experiment_shows_each_rows_scores(
+    browser: webdriver.Chrome, viewer_server: LocalRespan
+):
+    browser.get(viewer_server.base_url + "/#/experiments")
+    wait(browser, "#experiments tbody tr")
+    browser.find_element(By.LINK_TEXT, "prompt v2").click()
+    wait(browser, "#experiment-rows tbody tr")
+    headers = texts(browser, "#experiment-rows th")
+    assert [h.lower() for h in headers[-2:]] == ["exact", "similarity"]
+    cells = [row.split("\n") for row in texts(browser, "#experiment-rows tbody tr")]
+    assert len(cells) == 3
+    assert "mean exact\n0.667" in browser.find_element(By.ID, "means").text
+    shoot(browser, "7-experiment")
+
+    browser.get(viewer_server.base_url + "/#/datasets/support%20run%201")
+    wait(browser, "#logs tbody tr")
+    assert texts(browser, "#logs th")[-1].lower() == "scores"
+    assert sorted(texts(browser, "#logs td.scores")) == ["contains 0", "contains 1", "contains 1"]
+    shoot(browser, "8-run-experiment-results")

@@ -57,6 +57,20 @@ function fmtNumber(value) {
   return value === null || value === undefined ? "" : Number(value).toLocaleString();
 }
 
+function fmtScore(value) {
+  if (value === true) return "✓";
+  if (value === false) return "✗";
+  if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toPrecision(3);
+  return value === null || value === undefined ? "" : String(value);
+}
+
+function scoreChips(scores) {
+  return Object.entries(scores || {}).map(([name, value]) => el("span", {
+    class: "badge score" + (value === false || value === 0 ? " error" : value === true || value === 1 ? " ok" : ""),
+    text: name + " " + fmtScore(value),
+  }));
+}
+
 function badge(text, kind) {
   return text ? el("span", { class: "badge " + (kind || text), text }) : "";
 }
@@ -74,6 +88,7 @@ async function route() {
   try {
     if (parts[0] === "datasets" && parts.length === 2) await logsPage(parts[1], params);
     else if (parts[0] === "datasets" && parts[2] === "logs" && parts.length === 4) await logPage(parts[1], parts[3]);
+    else if (parts[0] === "experiments" && parts.length === 2) await experimentPage(parts[1], params);
     else if (parts[0] === "experiments") await experimentsPage();
     else await datasetsPage();
     document.getElementById("sign-out").hidden = false;
@@ -164,6 +179,7 @@ async function logsPage(datasetId, params) {
     field("type", { placeholder: "type (llm, task…)", size: 14 }),
     field("model", { placeholder: "model", size: 14 }),
     el("button", { class: "primary", type: "submit", text: "Filter" }));
+  const scored = data.results.some((log) => Object.keys(log.scores || {}).length);
   const rows = data.results.map((log) => {
     const href = "#/datasets/" + encodeURIComponent(data.dataset_id) + "/logs/" + encodeURIComponent(log.id);
     return el("tr", { class: "row", onclick: () => { location.hash = href; } },
@@ -176,10 +192,11 @@ async function logsPage(datasetId, params) {
       el("td", { class: "num", text: fmtCost(log.cost) }),
       el("td", { class: "num", text: fmtSeconds(log.latency) }),
       el("td", { class: "cut", text: log.input, title: log.input }),
-      el("td", { class: "cut", text: log.output, title: log.output }));
+      el("td", { class: "cut", text: log.output, title: log.output }),
+      scored ? el("td", { class: "scores" }, scoreChips(log.scores)) : null);
   });
   const headers = [["Time"], ["Name"], ["Type"], ["Status"], ["Model"], ["Tokens", "num"], ["Cost", "num"],
-    ["Latency", "num"], ["Input"], ["Output"]];
+    ["Latency", "num"], ["Input"], ["Output"], ...(scored ? [["Scores"]] : [])];
   show(
     el("h1", { text: dataset.name }),
     el("div", { class: "sub", text: fmtNumber(data.count) + " logs" + (Object.keys(data.filters).length ? " match" : "") + ", newest first" }),
@@ -287,8 +304,9 @@ async function logPage(datasetId, logId) {
 
 async function experimentsPage() {
   const data = await api("experiments");
-  const rows = data.results.map((e) => el("tr", {},
-    el("td", { text: e.name || e.id }), el("td", {}, badge(e.status, "type")),
+  const rows = data.results.map((e) => el("tr", { class: "row", onclick: () => { location.hash = "#/experiments/" + encodeURIComponent(e.id); } },
+    el("td", {}, el("a", { href: "#/experiments/" + encodeURIComponent(e.id), text: e.name || e.id })),
+    el("td", {}, badge(e.status, "type")),
     el("td", { text: e.dataset_name || e.dataset_id || "" }), el("td", { text: fmtTime(e.created_at) })));
   show(el("h1", { text: "Experiments" }),
     el("div", { class: "sub", text: data.count + " experiments" }),
@@ -296,6 +314,42 @@ async function experimentsPage() {
       el("thead", {}, el("tr", {}, ["Name", "Status", "Dataset", "Created"].map((t) => el("th", { text: t })))),
       el("tbody", {}, rows))
       : el("div", { class: "empty panel", text: "No experiments yet." }));
+}
+
+// one experiment: the mean of each score, then its rows with their scores
+
+async function experimentPage(experimentId, params) {
+  const page = Math.max(1, parseInt(params.get("page") || "1", 10) || 1);
+  const data = await api("experiments/" + encodeURIComponent(experimentId) + "?page=" + page);
+  const exp = data.experiment;
+  const names = [...new Set([...Object.keys(data.means), ...data.results.flatMap((r) => Object.keys(r.scores))])];
+  const go = (p) => { location.hash = "#/experiments/" + encodeURIComponent(experimentId) + "?page=" + p; };
+  const rows = data.results.map((r, i) => el("tr", {},
+    el("td", { class: "num", text: String((data.page - 1) * 50 + i + 1) }),
+    el("td", { class: "cut", text: r.input, title: r.input }),
+    el("td", { class: "cut", text: r.output, title: r.output }),
+    el("td", { class: "cut", text: r.expected, title: r.expected }),
+    el("td", {}, badge(r.status), r.error ? el("div", { class: "error-text", text: r.error }) : null),
+    el("td", { class: "num", text: fmtSeconds(r.duration) }),
+    el("td", { class: "num", text: fmtCost(r.cost) }),
+    names.map((n) => el("td", { class: "num score-cell", text: fmtScore(r.scores[n]) }))));
+  show(
+    el("div", { class: "sub" }, el("a", { href: "#/experiments", text: "← experiments" })),
+    el("h1", {}, exp.name || exp.id, " ", badge(exp.status, "type")),
+    el("div", { class: "sub" }, "dataset ",
+      exp.dataset_id ? el("a", { href: "#/datasets/" + encodeURIComponent(exp.dataset_id), text: exp.dataset_name || exp.dataset_id }) : "—",
+      " · " + fmtNumber(data.count) + " rows"),
+    el("div", { class: "metrics", id: "means" }, Object.entries(data.means).map(([n, v]) =>
+      el("div", { class: "metric" }, el("span", { text: "mean " + n }), el("b", { text: fmtScore(v) })))),
+    rows.length ? el("table", { id: "experiment-rows" },
+      el("thead", {}, el("tr", {}, ["#", "Input", "Output", "Expected", "Status", "Duration", "Cost", ...names]
+        .map((t, i) => el("th", { class: i === 0 || i >= 5 ? "num" : null, text: t })))),
+      el("tbody", {}, rows))
+      : el("div", { class: "empty panel", text: "No rows yet." }),
+    el("div", { class: "pager" },
+      el("button", { class: "plain", disabled: page <= 1, text: "← Previous", onclick: () => go(page - 1) }),
+      el("span", { text: "page " + data.page + " of " + fmtNumber(data.pages) }),
+      el("button", { class: "plain", disabled: page >= data.pages, text: "Next →", onclick: () => go(page + 1) })));
 }
 
 window.addEventListener("hashchange", route);
