@@ -206,9 +206,8 @@ def test_a_get_with_a_body_does_not_poison_the_connection(viewer_server: LocalRe
 def test_experiments_with_the_mean_and_the_rows_of_each_score(
     viewer_server: LocalRespan, session: requests.Session
 ):
-    (listed,) = get(session, viewer_server, "experiments")["results"]
-    assert listed["name"] == "prompt v2"
-    found = get(session, viewer_server, f"experiments/{listed['id']}")
+    listed = {e["name"]: e for e in get(session, viewer_server, "experiments")["results"]}
+    found = get(session, viewer_server, f"experiments/{listed['prompt v2']['id']}")
     assert found["experiment"]["dataset_name"] == "qa"
     assert found["means"]["exact"] == pytest.approx(2 / 3)
     assert found["means"]["similarity"] == pytest.approx(0.6)
@@ -216,6 +215,9 @@ def test_experiments_with_the_mean_and_the_rows_of_each_score(
     assert by_input['{"q":"q2"}']["scores"] == {"exact": False, "similarity": pytest.approx(0.7)}
     assert by_input['{"q":"q0"}']["scores"] == {"exact": True, "similarity": 0.5}
     assert found["count"] == 3
+    run = get(session, viewer_server, f"experiments/{listed['support run 1']['id']}")
+    assert sorted(row["scores"]["contains"] for row in run["results"]) == [False, True, True]
+    assert run["means"]["contains"] == pytest.approx(2 / 3)
 
 
 def test_run_experiment_results_show_their_scores_per_row(
