@@ -14,6 +14,10 @@ Matching rules (all case-insensitive):
   ``token`` matches ``access_token`` and ``refreshToken``.
 * A configured key also matches when the key, with its separators removed, equals the
   configured key with its separators removed: ``api_key`` matches ``APIKEY``.
+* A run followed by a counting word (``usage``, ``count``, ``details``, ``limit``...) or
+  preceded by one (``max``, ``num``, ``total``...) names a number about the secret, not
+  the secret: ``token_usage``, ``input_token_details``, ``token_count`` are kept, while
+  ``token``, ``access_token``, ``refresh_token``, ``id_token`` stay masked.
 * Nothing else matches. In particular a configured word never matches a longer word that
   merely contains it, so with the defaults ``max_tokens``, ``prompt_tokens``,
   ``tokenizer`` and ``secretary`` are kept: token counts are data, not secrets. Plurals
@@ -36,6 +40,11 @@ REDACTED: Final = "[REDACTED]"
 
 _SEPARATORS: Final = re.compile(r"[\s_\-.]+")
 _CAMEL_BOUNDARY: Final = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_COUNTING_AFTER: Final = frozenset(
+    {"usage", "usages", "count", "counts", "detail", "details", "limit", "limits", "budget"}
+    | {"total", "totals", "length", "len", "size", "type", "types", "estimate", "number"}
+)
+_COUNTING_BEFORE: Final = frozenset({"max", "min", "num", "number", "total", "count"})
 _CACHE_LIMIT: Final = 4096
 _CACHED_KEY_LENGTH: Final = 256
 
@@ -62,14 +71,14 @@ class Redactor:
         if isinstance(keys, str):
             keys = (keys,)
         self.keys: tuple[str, ...] = tuple(keys)
-        phrases: list[str] = []
+        phrases: list[tuple[str, ...]] = []
         compact: set[str] = set()
         for configured in self.keys:
             words = split_words(configured)
             if words:
-                phrases.append(" " + " ".join(words) + " ")
+                phrases.append(words)
                 compact.add("".join(words))
-        self._phrases: tuple[str, ...] = tuple(dict.fromkeys(phrases))
+        self._phrases: tuple[tuple[str, ...], ...] = tuple(dict.fromkeys(phrases))
         self._compact: frozenset[str] = frozenset(compact)
         self.cache: dict[str, bool] = {}
 
@@ -94,8 +103,20 @@ class Redactor:
             return False
         if "".join(words) in self._compact:
             return True
-        padded = " " + " ".join(words) + " "
-        return any(phrase in padded for phrase in self._phrases)
+        for phrase in self._phrases:
+            size = len(phrase)
+            for start in range(len(words) - size + 1):
+                end = start + size
+                if words[start:end] == phrase and not _counting(words, start, end):
+                    return True
+        return False
+
+
+def _counting(words: tuple[str, ...], start: int, end: int) -> bool:
+    """Whether the words around ``words[start:end]`` make it a count (``token_usage``)."""
+    return (end < len(words) and words[end] in _COUNTING_AFTER) or (
+        start > 0 and words[start - 1] in _COUNTING_BEFORE
+    )
 
 
 @lru_cache(maxsize=32)

@@ -107,8 +107,44 @@ def test_similar_but_harmless_keys_are_kept(key: str) -> None:
 
 
 def test_whole_word_inside_longer_key_masks() -> None:
-    assert DEFAULTS.matches("token_count_total")
     assert DEFAULTS.matches("github-token-for-ci")
+    assert DEFAULTS.matches("user_password_hash")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "token_usage",
+        "prompt_tokens",
+        "input_token_details",
+        "output_token_details",
+        "max_tokens",
+        "token_count_total",
+        "tokenUsage",
+        "max_token",
+    ],
+)
+def test_token_counters_stay_visible(key: str) -> None:
+    # issue 10: LangChain's token_usage was exported as [REDACTED]
+    assert not DEFAULTS.matches(key)
+
+
+@pytest.mark.parametrize(
+    "key", ["token", "access_token", "refresh_token", "id_token", "api_key", "password"]
+)
+def test_secrets_stay_masked(key: str) -> None:
+    assert DEFAULTS.matches(key)
+
+
+def test_token_usage_of_a_langchain_result_is_kept() -> None:
+    value = {
+        "llm_output": {"token_usage": {"prompt_tokens": 3, "total_tokens": 5}},
+        "usage_metadata": {"input_token_details": {"cache_read": 0}, "access_token": "t"},
+    }
+    assert to_jsonable(value, redactor=DEFAULTS) == {
+        "llm_output": {"token_usage": {"prompt_tokens": 3, "total_tokens": 5}},
+        "usage_metadata": {"input_token_details": {"cache_read": 0}, "access_token": REDACTED},
+    }
 
 
 def test_split_words() -> None:
