@@ -65,7 +65,8 @@ class Redactor:
     loops may try ``cache.get(key)`` and call :meth:`matches` only on a miss.
     """
 
-    __slots__ = ("_compact", "_phrases", "cache", "keys")
+    __slots__ = ("_compact", "_phrases", "_vocabulary", "cache", "keys")
+    _phrases: dict[str, tuple[tuple[str, ...], ...]]
 
     def __init__(self, keys: Iterable[str]) -> None:
         if isinstance(keys, str):
@@ -78,8 +79,17 @@ class Redactor:
             if words:
                 phrases.append(words)
                 compact.add("".join(words))
-        self._phrases: tuple[tuple[str, ...], ...] = tuple(dict.fromkeys(phrases))
+        by_first: dict[str, list[tuple[str, ...]]] = {}
+        for words in dict.fromkeys(phrases):
+            by_first.setdefault(words[0], []).append(words)
+        self._phrases = {first: tuple(found) for first, found in by_first.items()}  # by 1st word
         self._compact: frozenset[str] = frozenset(compact)
+        # Every match contains a configured word in the key with separators removed, so
+        # one regex search rules out most keys without splitting them into words.
+        vocabulary = sorted({word for words in phrases for word in words}, key=len, reverse=True)
+        self._vocabulary = (
+            re.compile("|".join(map(re.escape, vocabulary)), re.IGNORECASE) if vocabulary else None
+        )
         self.cache: dict[str, bool] = {}
 
     def __repr__(self) -> str:
@@ -98,15 +108,17 @@ class Redactor:
         return hit
 
     def _decide(self, key: str) -> bool:
+        if self._vocabulary is None or not self._vocabulary.search(_SEPARATORS.sub("", key)):
+            return False
         words = split_words(key)
         if not words:
             return False
         if "".join(words) in self._compact:
             return True
-        for phrase in self._phrases:
-            size = len(phrase)
-            for start in range(len(words) - size + 1):
-                end = start + size
+        phrases = self._phrases
+        for start, word in enumerate(words):
+            for phrase in phrases.get(word, ()):
+                end = start + len(phrase)
                 if words[start:end] == phrase and not _counting(words, start, end):
                     return True
         return False

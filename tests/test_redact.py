@@ -354,7 +354,7 @@ def test_attrs_fields() -> None:
     }
 
 
-class Client:
+class Endpoint:  # (a class named Client would be summarized as not-data)
     def __init__(self) -> None:
         self.base_url = "https://example.test"
         self.access_token = Hostile()
@@ -362,7 +362,7 @@ class Client:
 
 
 def test_object_attributes() -> None:
-    assert to_jsonable(Client(), redactor=DEFAULTS) == {
+    assert to_jsonable(Endpoint(), redactor=DEFAULTS) == {
         "base_url": "https://example.test",
         "access_token": REDACTED,
     }

@@ -1,0 +1,229 @@
+"""Never-raising, bounded conversion of arbitrary Python values to JSON.
+
+:func:`to_jsonable` and :func:`dumps` accept any object and never raise (only
+``KeyboardInterrupt``, ``SystemExit`` and other non-``Exception`` errors propagate). Each
+call does bounded work: values visited, characters kept, calls into user code and time
+(see ``_walker.Walker``). What each type becomes and the markers left where a value was
+cut are listed in ``docs/conventions.md`` ("How values are recorded").
+
+Layout: ``_walker`` walks a value (plain data on fast paths), ``_convert`` handles every
+other object by its type, ``_kinds`` decides what a type is, ``_fit`` cuts a tree to a
+byte cap, ``_markers`` holds the cut marks and the encoder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Final
+
+from respan_otel._log import logger
+from respan_otel._redact import REDACTED, Redactor
+from respan_otel._serialize._fit import fit
+from respan_otel._serialize._kinds import INT_LIMIT, SHORT, type_name
+from respan_otel._serialize._markers import (
+    BASE64_KEY,
+    BUDGET_MARKER,
+    CYCLE_MARKER,
+    PREVIEW_KEY,
+    TRUNCATED_KEY,
+    JSONValue,
+    cast_json,
+    encode_compact,
+    finalize,
+    measure,
+)
+from respan_otel._serialize._walker import DEFAULT_MAX_READS, DEFAULT_MAX_SECONDS, Walker
+from respan_otel._settings import DEFAULT_MAX_FIELD_BYTES
+
+__all__ = [
+    "BASE64_KEY",
+    "BUDGET_MARKER",
+    "CYCLE_MARKER",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_DEPTH",
+    "DEFAULT_MAX_NODES",
+    "DEFAULT_MAX_READS",
+    "DEFAULT_MAX_SECONDS",
+    "DEFAULT_MAX_STRING",
+    "PREVIEW_KEY",
+    "TRUNCATED_KEY",
+    "JSONValue",
+    "dumps",
+    "to_jsonable",
+]
+
+DEFAULT_MAX_BYTES: Final = DEFAULT_MAX_FIELD_BYTES
+DEFAULT_MAX_DEPTH: Final = 20
+DEFAULT_MAX_NODES: Final = DEFAULT_MAX_BYTES // 8
+"""Values :func:`to_jsonable` visits at most per call (as many as :func:`dumps` at its
+default cap); containers beyond it are cut."""
+DEFAULT_MAX_STRING: Final = DEFAULT_MAX_BYTES
+"""Characters :func:`to_jsonable` keeps of one string."""
+
+
+def to_jsonable(
+    value: object, *, redactor: Redactor | None = None, max_depth: int = DEFAULT_MAX_DEPTH
+) -> JSONValue:
+    """Convert ``value`` to a fresh tree of plain JSON types; never raises.
+
+    Strings keep at most :data:`DEFAULT_MAX_STRING` characters and at most
+    :data:`DEFAULT_MAX_NODES` values are visited; ``max_depth`` is the number of nested
+    container levels kept (at most 100).
+    """
+    try:
+        walker = Walker(redactor, max_depth, DEFAULT_MAX_STRING, DEFAULT_MAX_NODES)
+        tree = walker.run(value)
+        return finalize(tree) if walker.cut else cast_json(tree)
+    except Exception:
+        logger.debug("respan_otel: could not convert a %s", type_name(value), exc_info=True)
+        return f"<unserializable {type_name(value)[:50]}>"
+
+
+def _node_budget(max_bytes: int) -> int:
+    # a value takes at least 2 bytes of output ("1,"), a key-value pair 6 ('"k":1,'):
+    # visiting more than max_bytes // 8 values mostly produces work the cap throws away
+    return max(1_024, min(max_bytes // 8, 131_072))
+
+
+def _json_ready(
+    value: Any, budget: int, depth: int, redactor: Redactor | None, masked: list[str]
+) -> int:
+    """``budget`` minus the values in ``value`` if it is JSON-ready as it stands, else -1.
+
+    JSON-ready: nested dicts with short ``str`` keys, lists and tuples, holding short
+    strings, bounded ints, finite floats, booleans and ``None``. Values under keys the
+    redactor matches are not looked at; their keys are appended to ``masked``. The depth
+    and value counts are small, so a cycle simply fails the check.
+    """
+    if depth > 6:
+        return -1
+    if type(value) is dict:
+        budget -= len(value)
+        if budget < 0:
+            return -1
+        if redactor is None:
+            items: Iterable[Any] = value.values()
+            for key in value:
+                if type(key) is not str or len(key) > SHORT:
+                    return -1
+        else:
+            known = redactor.cache.get
+            kept = []
+            for key, item in value.items():
+                if type(key) is not str or len(key) > SHORT:
+                    return -1
+                hit = known(key)
+                if hit is None:
+                    hit = redactor.matches(key)
+                if hit:
+                    masked.append(key)
+                else:
+                    kept.append(item)
+            items = kept
+    elif type(value) is list or type(value) is tuple:
+        items = value
+        budget -= len(value)
+        if budget < 0:
+            return -1
+    else:
+        return -1
+    for item in items:
+        t = type(item)
+        if t is str:
+            if len(item) > SHORT:
+                return -1
+        elif t is int:
+            if not -INT_LIMIT < item < INT_LIMIT:
+                return -1
+        elif t is float:
+            if item - item != 0.0:
+                return -1
+        elif t is dict or t is list or t is tuple:
+            budget = _json_ready(item, budget, depth + 1, redactor, masked)
+            if budget < 0:
+                return -1
+        elif item is not None and t is not bool:
+            return -1
+    return budget
+
+
+def _masked(value: Any, redactor: Redactor) -> Any:
+    """A copy of a JSON-ready ``value`` with the values under matching keys replaced."""
+    if type(value) is dict:
+        known = redactor.cache.get
+        return {
+            key: REDACTED if known(key) or redactor.matches(key) else _masked(item, redactor)
+            for key, item in value.items()
+        }
+    if type(value) is list or type(value) is tuple:
+        return [_masked(item, redactor) for item in value]
+    return value
+
+
+def dumps(
+    value: object,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    redactor: Redactor | None = None,
+    max_reads: int = DEFAULT_MAX_READS,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
+) -> str:
+    """Serialize ``value`` to compact JSON of at most ``max_bytes`` UTF-8 bytes; never raises.
+
+    The cap holds whenever ``max_bytes`` is at least ``_settings.MIN_FIELD_BYTES``. A value
+    that does not fit has its long strings cut first, then its containers, each with a
+    marker; when even that fails the result is ``{"_truncated": true, "preview": ...}``.
+    At most ``max_reads`` calls into user code and about ``max_seconds`` are spent reading
+    objects; what is left unread becomes :data:`BUDGET_MARKER`.
+    """
+    try:
+        if redactor is not None and not redactor.keys:
+            redactor = None
+        text, size = "", max_bytes + 1
+        try:
+            masked: list[str] = []
+            if _json_ready(value, 512, 0, redactor, masked) >= 0:
+                if masked and redactor is not None:
+                    value = _masked(value, redactor)
+                text, size = measure(encode_compact(value))
+        except Exception:
+            text, size = "", max_bytes + 1
+        if size <= max_bytes:
+            return text
+        walker = Walker(
+            redactor,
+            DEFAULT_MAX_DEPTH,
+            max_bytes,
+            _node_budget(max_bytes),
+            max_reads=max_reads,
+            max_seconds=max_seconds,
+        )
+        tree = walker.run(value)
+        if walker.spent:
+            _report_spent(value)
+        text, size = measure(encode_compact(tree))
+        return text if size <= max_bytes else fit(tree, size, max_bytes)
+    except Exception:
+        logger.debug("respan_otel: could not serialize a %s", type_name(value), exc_info=True)
+        return encode_compact(f"<unserializable {type_name(value)[:50]}>")
+
+
+_reported_types: set[str] = set()
+
+
+def _report_spent(value: object) -> None:
+    """Say once per type that a value was recorded only in part, and what to do about it."""
+    name = type_name(value)
+    if name in _reported_types or len(_reported_types) >= 256:
+        return
+    _reported_types.add(name)
+    logger.warning(
+        "respan_otel: reading a %s for a span took more than its budget (%d reads of object "
+        "attributes or %.1f s), so part of it was recorded as %r. To record it whole, give "
+        "@trace a process_input/process_output hook that returns plain data (dicts, lists, "
+        "strings), or pass the data itself instead of the object holding it.",
+        name,
+        DEFAULT_MAX_READS,
+        DEFAULT_MAX_SECONDS,
+        BUDGET_MARKER,
+    )
