@@ -5,6 +5,10 @@
   (20,000 spans); with ``spool``, undeliverable logs go to disk. Then the backend comes
   back on the same port and a flush replays the spool; the server's log count tells
   what arrived.
+- ``tracing``: ``calls`` rounds of ``span()``, ``propagate()`` and a ``@trace`` call in one
+  thread, over an SDK provider that discards spans (no exporter): after each tenth,
+  allocated memory blocks and the current context's size. Flat blocks mean the tracing
+  core itself keeps nothing per call (the leak of issue 12: a context entry per block).
 - ``steady``: ``calls`` decorated calls with a backend that answers at once. After each
   tenth the pipeline is flushed and garbage collected, then RSS and the interpreter's
   count of allocated memory blocks are read: blocks that keep growing are a leak, while
@@ -16,6 +20,7 @@ limit, and a replay at 250 logs/s would take minutes.
 
 from __future__ import annotations
 
+import contextvars
 import gc
 import logging
 import os
@@ -30,6 +35,7 @@ from typing import Any
 import common
 import servers
 from exporting import typical_call
+from opentelemetry import trace as otel_trace
 
 import respan_otel
 
@@ -148,10 +154,52 @@ def steady(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def tracing(args: dict[str, Any]) -> dict[str, Any]:
+    provider, exporter = common.discarding_provider()
+    otel_trace.set_tracer_provider(provider)
+
+    @respan_otel.trace
+    def step(i: int) -> int:
+        return i
+
+    def rounds(count: int) -> None:
+        for i in range(count):
+            with respan_otel.span("s"), respan_otel.propagate(session_id="x"):
+                step(i)
+
+    rounds(WARMUP)
+    provider.force_flush()
+    gc.collect()
+    started = time.monotonic()
+    samples = [{"calls": 0, "blocks": sys.getallocatedblocks(), "context": _context_size()}]
+    for tenth in range(1, 11):
+        rounds(args["calls"] // 10)
+        provider.force_flush()  # spans still queued for export are not ours to count
+        gc.collect()
+        samples.append(
+            {
+                "calls": tenth * (args["calls"] // 10),
+                "blocks": sys.getallocatedblocks(),
+                "context": _context_size(),
+            }
+        )
+    return {
+        "calls": args["calls"],
+        "seconds": time.monotonic() - started,
+        "samples": samples,
+        "spans": exporter.count,
+    }
+
+
+def _context_size() -> int:
+    return len(contextvars.copy_context())
+
+
 def main() -> None:
     logging.disable(logging.CRITICAL)  # the SDK logs every span dropped from a full queue
     args = common.worker_args()
-    common.emit({"outage": outage, "steady": steady}[args["mode"]](args))
+    modes = {"outage": outage, "steady": steady, "tracing": tracing}
+    common.emit(modes[args["mode"]](args))
     os._exit(0)  # skip configure()'s bounded flush at exit: the backend is gone
 
 

@@ -47,6 +47,7 @@ FULL: dict[str, Any] = {
     "paced": {"limit": 30, "window": 60.0, "batch": 500, "tail": 5.0},
     "outage": {"spans": 100_000, "settle": 120},
     "steady": {"calls": 300_000},
+    "tracing": {"calls": 1_000_000},
     "imports": {"repeats": 10},
     "reading": {"logs": 30_000, "baseline_pages": 5},
 }
@@ -58,6 +59,7 @@ QUICK: dict[str, Any] = {
     "paced": {"limit": 10, "window": 1.0, "batch": 20, "tail": 2.5},
     "outage": {"spans": 3_000, "settle": 30, "export_timeout": 1.0},
     "steady": {"calls": 5_000},
+    "tracing": {"calls": 5_000},
     "imports": {"repeats": 2},
     "reading": {"logs": 1_000, "baseline_pages": 2},
 }
@@ -112,7 +114,23 @@ def import_times(repeats: int) -> dict[str, Any]:
                 for self_us, _, _, module in rows:
                     heaviest[module] = heaviest.get(module, 0.0) + int(self_us) / 1000 / repeats
     top_modules = sorted(heaviest.items(), key=lambda item: -item[1])[:8]
-    return {"wall_ms": wall, "importtime_ms": cumulative, "heaviest_self_ms": top_modules}
+    heavy = ("requests", "urllib3", "asyncio")
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys, respan_otel; print([m for m in {heavy!r} if m in sys.modules])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return {
+        "wall_ms": wall,
+        "importtime_ms": cumulative,
+        "heaviest_self_ms": top_modules,
+        "light": loaded == "[]",
+    }
 
 
 def machine() -> dict[str, Any]:
@@ -181,6 +199,7 @@ def main() -> int:
         jobs: dict[str, Future[Any]] = {
             "paced": pool.submit(worker, "exporting.py", {"mode": "paced", **settings["paced"]}),
             "steady": pool.submit(worker, "memory.py", {"mode": "steady", **settings["steady"]}),
+            "tracing": pool.submit(worker, "memory.py", {"mode": "tracing", **settings["tracing"]}),
             "outage": pool.submit(
                 worker, "memory.py", {"mode": "outage", "spool": False, **outage}
             ),
