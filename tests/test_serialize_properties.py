@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from respan_otel._redact import REDACTED, get_redactor
-from respan_otel._serialize import DEFAULT_MAX_BYTES, dumps, to_jsonable
+from respan_otel._serialize import DEFAULT_MAX_BYTES, _node_budget, dumps, to_jsonable
+from respan_otel._serialize._fast import plain_json
 from respan_otel._settings import DEFAULT_REDACT_KEYS
 
 CAPS = st.sampled_from([256, 257, 300, 512, 1024, 4096, 65_536, DEFAULT_MAX_BYTES])
@@ -271,3 +272,42 @@ def test_mixed_standard_types(values: list[Any], max_bytes: int) -> None:
     result = check(values, max_bytes)
     if max_bytes >= 1024:
         assert len(result) == len(values)
+
+
+near_plain_leaves = st.one_of(
+    json_leaves,
+    st.floats(),  # NaN and infinities too
+    st.integers(min_value=10**3990, max_value=10**4010),
+    st.text(min_size=300, max_size=400),
+)
+near_plain = st.recursive(
+    near_plain_leaves,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.tuples(inner, inner),
+        st.dictionaries(
+            st.one_of(st.text(max_size=8), st.integers(), st.sampled_from(["api_key", "token"])),
+            inner,
+            max_size=4,
+        ),
+    ),
+    max_leaves=40,
+)
+
+
+@given(near_plain, st.sampled_from([256, 4_096, DEFAULT_MAX_BYTES]))
+def test_the_fast_path_writes_what_the_general_walk_writes(value: Any, max_bytes: int) -> None:
+    redactor = get_redactor(DEFAULT_REDACT_KEYS)
+    fast = plain_json(value, max_bytes, _node_budget(max_bytes) - 1, redactor)
+    if fast is not None:
+        general = to_jsonable(value, redactor=redactor)
+        assert json.loads(fast) == general
+        assert fast == json.dumps(general, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_the_fast_path_stops_at_the_walkers_depth() -> None:
+    value: Any = "leaf"
+    for _ in range(25):
+        value = [value]
+    assert plain_json(value, DEFAULT_MAX_BYTES, 1_000, None) is None
+    assert "<max depth exceeded" in dumps(value)

@@ -13,13 +13,13 @@ byte cap, ``_markers`` holds the cut marks and the encoder.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, Final
+from typing import Final
 
 from respan_otel._log import logger
-from respan_otel._redact import REDACTED, Redactor
+from respan_otel._redact import Redactor
+from respan_otel._serialize._fast import plain_json
 from respan_otel._serialize._fit import fit
-from respan_otel._serialize._kinds import INT_LIMIT, SHORT, type_name
+from respan_otel._serialize._kinds import type_name
 from respan_otel._serialize._markers import (
     BASE64_KEY,
     BUDGET_MARKER,
@@ -32,7 +32,12 @@ from respan_otel._serialize._markers import (
     finalize,
     measure,
 )
-from respan_otel._serialize._walker import DEFAULT_MAX_READS, DEFAULT_MAX_SECONDS, Walker
+from respan_otel._serialize._walker import (
+    DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_READS,
+    DEFAULT_MAX_SECONDS,
+    Walker,
+)
 from respan_otel._settings import DEFAULT_MAX_FIELD_BYTES
 
 __all__ = [
@@ -53,7 +58,6 @@ __all__ = [
 ]
 
 DEFAULT_MAX_BYTES: Final = DEFAULT_MAX_FIELD_BYTES
-DEFAULT_MAX_DEPTH: Final = 20
 DEFAULT_MAX_NODES: Final = DEFAULT_MAX_BYTES // 8
 """Values :func:`to_jsonable` visits at most per call (as many as :func:`dumps` at its
 default cap); containers beyond it are cut."""
@@ -85,81 +89,6 @@ def _node_budget(max_bytes: int) -> int:
     return max(1_024, min(max_bytes // 8, 131_072))
 
 
-def _json_ready(
-    value: Any, budget: int, depth: int, redactor: Redactor | None, masked: list[str]
-) -> int:
-    """``budget`` minus the values in ``value`` if it is JSON-ready as it stands, else -1.
-
-    JSON-ready: nested dicts with short ``str`` keys, lists and tuples, holding short
-    strings, bounded ints, finite floats, booleans and ``None``. Values under keys the
-    redactor matches are not looked at; their keys are appended to ``masked``. The depth
-    and value counts are small, so a cycle simply fails the check.
-    """
-    if depth > 6:
-        return -1
-    if type(value) is dict:
-        budget -= len(value)
-        if budget < 0:
-            return -1
-        if redactor is None:
-            items: Iterable[Any] = value.values()
-            for key in value:
-                if type(key) is not str or len(key) > SHORT:
-                    return -1
-        else:
-            known = redactor.cache.get
-            kept = []
-            for key, item in value.items():
-                if type(key) is not str or len(key) > SHORT:
-                    return -1
-                hit = known(key)
-                if hit is None:
-                    hit = redactor.matches(key)
-                if hit:
-                    masked.append(key)
-                else:
-                    kept.append(item)
-            items = kept
-    elif type(value) is list or type(value) is tuple:
-        items = value
-        budget -= len(value)
-        if budget < 0:
-            return -1
-    else:
-        return -1
-    for item in items:
-        t = type(item)
-        if t is str:
-            if len(item) > SHORT:
-                return -1
-        elif t is int:
-            if not -INT_LIMIT < item < INT_LIMIT:
-                return -1
-        elif t is float:
-            if item - item != 0.0:
-                return -1
-        elif t is dict or t is list or t is tuple:
-            budget = _json_ready(item, budget, depth + 1, redactor, masked)
-            if budget < 0:
-                return -1
-        elif item is not None and t is not bool:
-            return -1
-    return budget
-
-
-def _masked(value: Any, redactor: Redactor) -> Any:
-    """A copy of a JSON-ready ``value`` with the values under matching keys replaced."""
-    if type(value) is dict:
-        known = redactor.cache.get
-        return {
-            key: REDACTED if known(key) or redactor.matches(key) else _masked(item, redactor)
-            for key, item in value.items()
-        }
-    if type(value) is list or type(value) is tuple:
-        return [_masked(item, redactor) for item in value]
-    return value
-
-
 def dumps(
     value: object,
     *,
@@ -179,22 +108,15 @@ def dumps(
     try:
         if redactor is not None and not redactor.keys:
             redactor = None
-        text, size = "", max_bytes + 1
-        try:
-            masked: list[str] = []
-            if _json_ready(value, 512, 0, redactor, masked) >= 0:
-                if masked and redactor is not None:
-                    value = _masked(value, redactor)
-                text, size = measure(encode_compact(value))
-        except Exception:
-            text, size = "", max_bytes + 1
-        if size <= max_bytes:
+        budget = _node_budget(max_bytes)
+        text = plain_json(value, max_bytes, budget - 1, redactor)  # the root counts as one
+        if text is not None:
             return text
         walker = Walker(
             redactor,
             DEFAULT_MAX_DEPTH,
             max_bytes,
-            _node_budget(max_bytes),
+            budget,
             max_reads=max_reads,
             max_seconds=max_seconds,
         )

@@ -33,6 +33,8 @@ DEFAULT_MAX_READS: Final = 4096
 """Calls into user code (attribute reads, ``repr``, collection steps) one call may make."""
 DEFAULT_MAX_SECONDS: Final = 0.2
 """Time one call may spend reading objects; checked before each call into user code."""
+DEFAULT_MAX_DEPTH: Final = 20
+"""Container levels kept by default; deeper ones become ``<max depth exceeded: Cls>``."""
 HARD_MAX_DEPTH: Final = 100
 
 

@@ -17,7 +17,7 @@ from opentelemetry.util.types import AttributeValue
 
 from respan_otel import _attributes as attrs
 from respan_otel._log import log_internal_error
-from respan_otel._redact import get_redactor
+from respan_otel._redact import Redactor, get_redactor
 from respan_otel._serialize import dumps
 from respan_otel._settings import CaptureSettings, capture_settings
 from respan_otel._tracing._checks import check_metadata, check_metrics
@@ -69,6 +69,18 @@ def _safe_text(exc: BaseException) -> str:
     return text if len(text) <= MAX_STATUS_CHARS else text[:MAX_STATUS_CHARS] + "..."
 
 
+_last_redactor: tuple[CaptureSettings, Redactor] | None = None
+
+
+def _redactor(settings: CaptureSettings) -> Redactor:
+    """The redactor of ``settings``, remembered for the last settings object (hot path)."""
+    global _last_redactor
+    last = _last_redactor  # one read: the pair stays consistent across threads
+    if last is None or last[0] is not settings:
+        last = _last_redactor = (settings, get_redactor(settings.redact_keys))
+    return last[1]
+
+
 class RespanSpan:
     """Handle on a span opened by ``@trace`` or ``span()``.
 
@@ -102,11 +114,7 @@ class RespanSpan:
     def dump(self, value: object) -> str:
         """``value`` as bounded, redacted JSON, per the settings this span started with."""
         settings = self._settings
-        return dumps(
-            value,
-            max_bytes=settings.max_field_bytes,
-            redactor=get_redactor(settings.redact_keys),
-        )
+        return dumps(value, max_bytes=settings.max_field_bytes, redactor=_redactor(settings))
 
     def set_input(self, value: object) -> None:
         """Record ``value`` as the span's input, replacing the captured arguments."""
@@ -175,7 +183,9 @@ def start(
     if metadata and span.is_recording():
         # call-site metadata is merged with the propagated one, so write the merged object
         span.set_attribute(attrs.METADATA, handle.dump(merged_metadata))
-    ctx = otel_context.set_value(_HANDLE_KEY, handle, otel_trace.set_span_in_context(span, parent))
+    ctx = otel_trace.set_span_in_context(span, parent)
+    # a fresh Context nobody has seen yet: filling it saves a second copy per span
+    dict.__setitem__(ctx, _HANDLE_KEY, handle)
     if dataset is not None and (propagated is None or propagated.dataset != dataset):
         ctx = with_propagated(ctx, (propagated or EMPTY).with_dataset(dataset))
     return handle, ctx

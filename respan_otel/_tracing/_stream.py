@@ -72,7 +72,7 @@ class _StreamOutput:
             self.items.append(item)
         else:
             fragment = _scalar_json(item, self.max_bytes) or self.handle.dump(item)
-            size = len(fragment.encode()) + 1
+            size = (len(fragment) if fragment.isascii() else len(fragment.encode())) + 1
             if self.size + size > self.max_bytes - 32:  # room for the truncation marker
                 self.dropped += 1
             else:

@@ -1,0 +1,133 @@
+"""The fast path of ``dumps``: plain data (dicts with str keys, lists, tuples, str, int,
+float, bool, None) that fits as it stands goes straight to the C encoder.
+
+The checks run on whole containers at C speed (``set(map(type, ...))``), not value by
+value; anything they are unsure of returns ``None`` and takes the general walk, which
+gives the same JSON for plain data. So this path only has to be right when it answers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any, Final
+
+from respan_otel._redact import REDACTED, Redactor
+from respan_otel._serialize._markers import measure
+from respan_otel._serialize._walker import DEFAULT_MAX_DEPTH
+
+_ALLOWED: Final = frozenset({str, int, float, bool, type(None), dict, list, tuple})
+_CONTAINERS: Final = frozenset({dict, list, tuple})
+_HUGE_INT: Final = re.compile(r"\d{4000}")
+"""An int the walker would write as ``<int of N bits>`` (or a long run of digits in a
+string, which merely sends the value the general way)."""
+
+
+def _reject(value: object) -> object:
+    raise TypeError  # not plain data: the general walk handles it
+
+
+_ENCODER: Final = json.JSONEncoder(
+    ensure_ascii=False,
+    separators=(",", ":"),
+    allow_nan=False,  # NaN and infinities take the general way (written as strings there)
+    check_circular=False,  # the scan refused anything deeper than the walker keeps
+    default=_reject,
+)
+# The C encoder itself, made once: JSONEncoder.encode builds one per call, a fixed cost
+# larger than encoding a small value. Same arguments as JSONEncoder.iterencode passes.
+_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_c_encode: Final[Callable[[Any, int], Any] | None] = (
+    _make_encoder(
+        None, _reject, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+    if _make_encoder is not None
+    else None
+)
+
+
+def _encode(value: Any) -> str:
+    if _c_encode is None:  # no C accelerator (PyPy, or CPython built without it)
+        return _ENCODER.encode(value)
+    return "".join(_c_encode(value, 0))
+
+
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+_BY_SET: Final = 16
+"""Containers longer than this are checked with ``set(map(type, ...))`` (C speed, but a
+fixed cost that a short loop beats)."""
+
+
+class _Scan:
+    """Keys met and values counted while checking the shape of one value."""
+
+    __slots__ = ("keys", "left")
+
+    def __init__(self, budget: int) -> None:
+        self.keys: list[str] = []
+        self.left = budget
+
+    def plain(self, value: Any, depth: int) -> bool:
+        if depth >= DEFAULT_MAX_DEPTH:
+            return False  # deeper than the walker keeps (or a cycle)
+        self.left -= len(value)
+        if self.left < 0:
+            return False  # more values than the walker visits
+        if type(value) is dict:
+            for key in value:
+                if type(key) is not str:
+                    return False  # the walker turns 1 and "1" into one key
+            self.keys.extend(value)
+            items = value.values()
+        else:
+            items = value
+        if len(value) > _BY_SET:
+            kinds = set(map(type, items))
+            if not kinds <= _ALLOWED:
+                return False
+            if not kinds & _CONTAINERS:
+                return True
+        for item in items:
+            kind = type(item)
+            if kind in _SCALARS:
+                continue
+            if kind not in _CONTAINERS or not self.plain(item, depth + 1):
+                return False
+        return True
+
+
+def plain_json(value: Any, max_bytes: int, budget: int, redactor: Redactor | None) -> str | None:
+    """The JSON of ``value`` if it is plain data within ``budget`` values that fits in
+    ``max_bytes``; else ``None``. Values under keys the redactor matches are masked."""
+    if type(value) not in _CONTAINERS:
+        return None
+    scan = _Scan(budget)
+    if not scan.plain(value, 0):
+        return None
+    if redactor is not None:
+        known, matches = redactor.cache.get, redactor.matches
+        for key in scan.keys:
+            hit = known(key)
+            if hit or (hit is None and matches(key)):
+                value = _masked(value, redactor)
+                break
+    try:
+        text, size = measure(_encode(value))
+    except (TypeError, ValueError):  # NaN or infinity, a subclass the encoder refused
+        return None
+    if size > max_bytes or _HUGE_INT.search(text):
+        return None
+    return text
+
+
+def _masked(value: Any, redactor: Redactor) -> Any:
+    """A copy of plain ``value`` with the values under matching keys replaced."""
+    if type(value) is dict:
+        return {
+            key: REDACTED if redactor.matches(key) else _masked(item, redactor)
+            for key, item in value.items()
+        }
+    if type(value) is list or type(value) is tuple:
+        return [_masked(item, redactor) for item in value]
+    return value
