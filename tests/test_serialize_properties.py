@@ -311,3 +311,14 @@ def test_the_fast_path_stops_at_the_walkers_depth() -> None:
         value = [value]
     assert plain_json(value, DEFAULT_MAX_BYTES, 1_000, None) is None
     assert "<max depth exceeded" in dumps(value)
+
+
+def test_the_fast_path_refuses_text_larger_than_the_cap_before_encoding() -> None:
+    class Loud(str):
+        """Never encoded: a str subclass is refused by the scan, so it can tell."""
+
+    assert plain_json({"doc": "x" * 2_000}, 1_000, 100, None) is None
+    assert plain_json({"x" * 2_000: 1}, 1_000, 100, None) is None
+    assert plain_json(["x" * 600, "y" * 600], 1_000, 100, None) is None
+    assert plain_json([Loud("a")], 1_000, 100, None) is None
+    assert plain_json({"doc": "x" * 900}, 1_000, 100, None) == '{"doc":"' + "x" * 900 + '"}'

@@ -1,8 +1,8 @@
 """The fast path of ``dumps``: plain data (dicts with str keys, lists, tuples, str, int,
 float, bool, None) that fits as it stands goes straight to the C encoder.
 
-The checks run on whole containers at C speed (``set(map(type, ...))``), not value by
-value; anything they are unsure of returns ``None`` and takes the general walk, which
+A short scan checks the shape (exact types, depth, counts, text size) before anything is
+encoded; anything it is unsure of returns ``None`` and takes the general walk, which
 gives the same JSON for plain data. So this path only has to be right when it answers.
 """
 
@@ -17,7 +17,6 @@ from respan_otel._redact import REDACTED, Redactor
 from respan_otel._serialize._markers import measure
 from respan_otel._serialize._walker import DEFAULT_MAX_DEPTH
 
-_ALLOWED: Final = frozenset({str, int, float, bool, type(None), dict, list, tuple})
 _CONTAINERS: Final = frozenset({dict, list, tuple})
 _HUGE_INT: Final = re.compile(r"\d{4000}")
 """An int the walker would write as ``<int of N bits>`` (or a long run of digits in a
@@ -53,20 +52,22 @@ def _encode(value: Any) -> str:
     return "".join(_c_encode(value, 0))
 
 
-_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
-_BY_SET: Final = 16
-"""Containers longer than this are checked with ``set(map(type, ...))`` (C speed, but a
-fixed cost that a short loop beats)."""
+_SCALARS: Final = frozenset({int, float, bool, type(None)})
 
 
 class _Scan:
-    """Keys met and values counted while checking the shape of one value."""
+    """Keys met, and values and characters left, while checking the shape of one value.
 
-    __slots__ = ("keys", "left")
+    Both budgets are checked before anything is encoded, so a value that cannot take
+    this path costs no more than a look at its containers.
+    """
 
-    def __init__(self, budget: int) -> None:
+    __slots__ = ("chars", "keys", "left")
+
+    def __init__(self, budget: int, chars: int) -> None:
         self.keys: list[str] = []
         self.left = budget
+        self.chars = chars
 
     def plain(self, value: Any, depth: int) -> bool:
         if depth >= DEFAULT_MAX_DEPTH:
@@ -78,23 +79,20 @@ class _Scan:
             for key in value:
                 if type(key) is not str:
                     return False  # the walker turns 1 and "1" into one key
+                self.chars -= len(key)
             self.keys.extend(value)
             items = value.values()
         else:
             items = value
-        if len(value) > _BY_SET:
-            kinds = set(map(type, items))
-            if not kinds <= _ALLOWED:
-                return False
-            if not kinds & _CONTAINERS:
-                return True
         for item in items:
             kind = type(item)
-            if kind in _SCALARS:
+            if kind is str:
+                self.chars -= len(item)
+            elif kind in _SCALARS:
                 continue
-            if kind not in _CONTAINERS or not self.plain(item, depth + 1):
+            elif kind not in _CONTAINERS or not self.plain(item, depth + 1):
                 return False
-        return True
+        return self.chars >= 0  # more text than the cap holds: cut by the general way
 
 
 def plain_json(value: Any, max_bytes: int, budget: int, redactor: Redactor | None) -> str | None:
@@ -102,7 +100,7 @@ def plain_json(value: Any, max_bytes: int, budget: int, redactor: Redactor | Non
     ``max_bytes``; else ``None``. Values under keys the redactor matches are masked."""
     if type(value) not in _CONTAINERS:
         return None
-    scan = _Scan(budget)
+    scan = _Scan(budget, max_bytes)
     if not scan.plain(value, 0):
         return None
     if redactor is not None:
