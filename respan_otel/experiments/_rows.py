@@ -6,8 +6,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from respan_otel._datasets import is_dataset_id
-from respan_otel.client._errors import NotFoundError
+from respan_otel._datasets import dataset_id_of, is_dataset_id
+from respan_otel.client._errors import NotFoundError, ValidationError
 from respan_otel.client._types import DatasetLog
 
 if TYPE_CHECKING:
@@ -75,16 +75,20 @@ def rows_from_iterable(items: Iterable[object]) -> list[Row]:
 
 
 def resolve_dataset(client: RespanClient, dataset: str) -> str:
-    """The id of ``dataset``: an id as given, else the dataset with that name.
+    """The id of ``dataset``, by the call-site rule of ``@trace(dataset=...)``.
 
-    A value that has an id's form is taken as an id; otherwise a dataset with that name is
-    looked up, and failing that the value is tried as an id of another form (``ds_...``).
+    ``id:<id>``, ``_saved_logs`` and UUIDs are ids; anything else is the name of a dataset
+    (looked up with the list endpoint's name filter), and failing that an id of another
+    form (``ds_...``). Never creates a dataset.
     """
     if is_dataset_id(dataset):
-        return dataset
-    for found in client.datasets.list():
-        if found.name == dataset:
-            return found.id
+        return dataset_id_of(dataset)
+    try:
+        found = client.datasets._find(dataset, {"name": {"operator": "eq", "value": [dataset]}})
+    except ValidationError:  # a server that refuses the name filter: scan every dataset
+        found = client.datasets._find(dataset, None)
+    if found is not None:
+        return found.id
     try:
         return client.datasets.get(dataset).id
     except NotFoundError:

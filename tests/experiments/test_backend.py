@@ -164,3 +164,13 @@ def test_a_backend_that_refuses_the_results_dataset_stops_the_run_before_any_row
         ):
             run_experiment(["a"], task, client=wire)
     assert ran == [], "nothing runs when its results cannot be recorded"
+
+
+def test_dataset_named_by_the_call_site_rule(client: RespanClient) -> None:
+    source_id, _ = seed(client, "call-site-rule")
+    by_id = run_experiment(f"id:{source_id}", support_answer, client=client, record=False)
+    assert by_id.source_dataset_id == source_id
+    assert len(by_id.rows) == 4
+    with pytest.raises(ValueError, match="no dataset named 'no-such-dataset'"):
+        run_experiment("no-such-dataset", support_answer, client=client)
+    assert not [d for d in client.datasets.list() if d.name == "no-such-dataset"]
