@@ -107,6 +107,8 @@ def run_command(
     task = load_callable(task_spec, role="task")
     scorers = [load_callable(spec, role="scorer") for spec in scorer_specs]
     path = Path(dataset)
+    if path.suffix in (".json", ".jsonl") and not path.is_file():
+        raise ValueError(f"--dataset {dataset}: no such file")
     rows: Any = load_rows(path) if path.is_file() else dataset
     interrupted = False
     try:

@@ -97,6 +97,8 @@ def test_bad_task_and_dataset_are_usage_errors(
     assert "has no 'missing'" in capsys.readouterr().err
     assert main(["experiment", "run", f"{TASKS}:answer", "--dataset", "support-qa"]) == 2
     assert "none is configured" in capsys.readouterr().err
+    assert main(["experiment", "run", f"{TASKS}:answer", "--dataset", "typo.jsonl"]) == 2
+    assert "--dataset typo.jsonl: no such file" in capsys.readouterr().err
 
 
 def test_run_and_compare_against_the_local_server(
