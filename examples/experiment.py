@@ -149,6 +149,9 @@ def main() -> None:
         for result in results:
             print(f"\n3. {result.table()}")
             print(f"   results stored in dataset {result.results_dataset_id}")
+            if result.experiment_id:  # the local server also keeps the run as an experiment
+                experiment = client.experiments.get(result.experiment_id)
+                print(f"   experiment {experiment.id}: {experiment.status}")
 
         # 4. compare, then gate as CI would (`respan-otel experiment run ... --fail-under`)
         print(f"\n4. {compare(*results).table()}")

@@ -58,6 +58,7 @@ def test_experiment_from_traced_calls_to_a_ci_gate_offline():
     assert "1. Traced 4 production runs into 'support-agent production'" in out
     assert "4 rows with expected answers" in out
     assert out.count("results stored in dataset ") == 2
+    assert len(re.findall(r"experiment [0-9a-f-]{36}: completed", out)) == 2
     assert "contains  0.000     0.750      +0.750" in out
     assert "3 of 4 rows changed" in out
     assert "CI gate (contains >= 0.75, concise = 1.0): passed" in out
