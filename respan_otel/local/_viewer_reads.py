@@ -13,6 +13,8 @@ from respan_otel._datasets import is_dataset_id
 from respan_otel._version import __version__
 from respan_otel.local._api import Api, Request
 from respan_otel.local._common import ApiError, dumps, loads, not_found
+from respan_otel.local._store import Query
+from respan_otel.local._store_core import TRACE_ID_SQL
 
 PAGE_SIZE: Final = 50
 PREVIEW_CHARS: Final = 160
@@ -210,18 +212,28 @@ class Reader:
         """One log in full and the trace it belongs to, as rows with timing bars."""
         dataset_id = quote(self._dataset_id(ds), safe="")
         log = self._call("GET", f"/api/datasets/{dataset_id}/logs/{quote(uid, safe='')}/")
-        return {"log": log, "trace": self._trace(dataset_id, log)}
+        return {"log": log, "trace": self._trace(log)}
 
-    def _trace(self, dataset_id: str, log: Mapping[str, Any]) -> object:
+    def _trace_logs(self, log: Mapping[str, Any]) -> list[Mapping[str, Any]] | None:
+        """The logs of ``log``'s trace (``None`` when it names none)."""
         filters = tracetree.trace_filter_for(log)
         if filters is None:
             return None
+        dataset_id = str(log.get("dataset_id"))
+        if "metadata__trace_id" in filters:  # this library's logs: found through an index
+            where = Query(
+                where=f"{TRACE_ID_SQL} = ?",
+                params=(tracetree.trace_id_of(log),),
+                sort_path='$."start_time"',
+                limit=tracetree.MAX_TRACE_LOGS,
+            )
+            return list(self.api.store.list_logs(dataset_id, where)[1])
         logs: list[Mapping[str, Any]] = []
         page = 1
         while len(logs) < tracetree.MAX_TRACE_LOGS:
             found = self._call(
                 "POST",
-                f"/api/datasets/{dataset_id}/logs/list/",
+                f"/api/datasets/{quote(dataset_id, safe='')}/logs/list/",
                 {"page": str(page), "page_size": "100", "sort_by": "start_time"},
                 {"filters": filters},
             )
@@ -229,6 +241,12 @@ class Reader:
             if not found.get("next"):
                 break
             page += 1
+        return logs
+
+    def _trace(self, log: Mapping[str, Any]) -> object:
+        logs = self._trace_logs(log)
+        if logs is None:
+            return None
         roots = tracetree.build_tree(logs)
         bounds = tracetree.span_of(roots)
         origin, total = (bounds[0], bounds[1] - bounds[0]) if bounds else (0.0, 0.0)

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from respan_otel import RespanClient
 from respan_otel.local import LocalRespan
 from respan_otel.local._viewer import COOKIE_NAME
 from tests.viewer.conftest import PAGED_LOGS, VIEWER_KEY
@@ -228,3 +229,33 @@ def test_run_experiment_results_show_their_scores_per_row(
     assert scores == {"a0": {"contains": 1.0}, "?": {"contains": 0.0}, "a2": {"contains": 1.0}}
     plain = get(session, viewer_server, "datasets/paged runs/logs")
     assert all(row["scores"] == {} for row in plain["results"])
+
+
+def test_traces_named_the_way_other_sdks_name_them(
+    viewer_server: LocalRespan, session: requests.Session
+):
+    """Logs that carry Respan's trace_unique_id/span_parent_id (not our metadata ids)."""
+    with RespanClient(api_key=VIEWER_KEY, base_url=viewer_server.base_url) as client:
+        dataset = client.datasets.create(name="foreign traces").id
+        spans = [("root", "s1", None, 0.0), ("child", "s2", "s1", 0.1), ("other", "s9", None, 0.2)]
+        client.datasets.logs.bulk_create(
+            dataset,
+            [
+                {
+                    "input": name,
+                    "metadata": {
+                        "trace_unique_id": "t-other" if name == "other" else "t-1",
+                        "span_unique_id": span,
+                        **({"span_parent_id": parent} if parent else {}),
+                        "span_name": name,
+                    },
+                    "start_time": f"2026-04-01T00:00:0{offset * 10:.0f}Z",
+                    "metrics": {"latency": 0.5},
+                }
+                for name, span, parent, offset in spans
+            ],
+        )
+    page = get(session, viewer_server, f"datasets/{dataset}/logs", q="child")
+    detail = get(session, viewer_server, f"datasets/{dataset}/logs/{page['results'][0]['id']}")
+    nodes = [(n["name"], n["depth"], n["current"]) for n in detail["trace"]["nodes"]]
+    assert nodes == [("root", 0, False), ("child", 1, True)]
