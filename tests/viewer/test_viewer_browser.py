@@ -176,6 +176,14 @@ def test_paging_and_filters_in_the_page(browser: webdriver.Chrome, viewer_server
     assert len(statuses) == len(range(0, PAGED_LOGS, 10))
     shoot(browser, "6-filtered")
 
+    browser.find_element(By.LINK_TEXT, "step-120").click()
+    wait(browser, "#input .chat .msg.user")
+    assert texts(browser, "#input .msg.user .text") == ["question 120"]
+    toggle = browser.find_element(By.CSS_SELECTOR, "#metadata details > summary")
+    assert "3 keys" in toggle.text
+    toggle.click()  # the JSON folds away
+    assert browser.find_element(By.CSS_SELECTOR, "#metadata details").get_attribute("open") is None
+
 
 def test_an_experiment_shows_each_rows_scores(
     browser: webdriver.Chrome, viewer_server: LocalRespan
