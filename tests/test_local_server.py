@@ -440,10 +440,14 @@ def test_pagination_params_in_body_and_limits(session: requests.Session, api: st
     capped = session.get(f"{api}/datasets/{ds}/logs/list/?page_size=1000").json()
     assert len(capped["results"]) == 30
     assert capped["next"] is None
-    for bad in ("0", "abc", "99"):
+    for bad in ("0", "abc"):
         r = session.get(f"{api}/datasets/{ds}/logs/list/?page={bad}")
         assert r.status_code == 404
         assert r.json() == {"detail": "Invalid page."}
+    # past the end: an empty page, which is where the official client stops walking
+    for beyond in ("99", str(10**30)):
+        past = session.get(f"{api}/datasets/{ds}/logs/list/?page={beyond}").json()
+        assert (past["count"], past["results"], past["next"]) == (30, [], None)
 
 
 def test_sorting(session: requests.Session, api: str) -> None:
@@ -515,6 +519,7 @@ def test_export_jsonl_and_csv(session: requests.Session, api: str) -> None:
     r = session.post(
         f"{api}/datasets/{ds}/logs/list/",
         json={"filters": filters, "is_exporting": True, "export_format": ".jsonl", "name": "out"},
+        headers={"Accept": "application/x-ndjson"},
     )
     assert r.status_code == 200
     assert r.headers["Content-Type"].startswith("application/x-ndjson")
@@ -522,7 +527,8 @@ def test_export_jsonl_and_csv(session: requests.Session, api: str) -> None:
     rows = [json.loads(line) for line in r.text.splitlines()]
     assert sorted(row["input"]["q"] for row in rows) == [0, 1, 2]
     r = session.post(
-        f"{api}/datasets/{ds}/logs/list/", json={"filters": filters, "is_exporting": True}
+        f"{api}/datasets/{ds}/logs/list/?download=true",
+        json={"filters": filters, "is_exporting": True},
     )
     assert r.status_code == 200
     assert r.headers["Content-Type"].startswith("text/csv")
@@ -534,7 +540,10 @@ def test_export_jsonl_and_csv(session: requests.Session, api: str) -> None:
         f"{api}/datasets/{ds}/logs/list/?include_fields=unique_id,output",
         json={"is_exporting": True, "export_format": ".csv"},
     )
-    assert r.text.splitlines()[0] == "unique_id,output"
+    answer = r.json()
+    assert answer["message"].startswith("Export of 4 logs ready")
+    assert (answer["export_format"], answer["count"]) == (".csv", 4)
+    assert answer["content"].splitlines()[0] == "unique_id,output"
     r = session.post(
         f"{api}/datasets/{ds}/logs/list/", json={"is_exporting": True, "export_format": ".xlsx"}
     )
@@ -835,6 +844,13 @@ def test_malformed_requests_get_json_errors(server: LocalRespan) -> None:
     assert b"Content-Type: application/json" in head
     assert "detail" in json.loads(body)
     reply = _raw_exchange(server, b"TRACE /api/datasets/ HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 401"), "no answer but 401 before authentication"
+    reply = _raw_exchange(
+        server,
+        b"TRACE /api/datasets/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        + KEY.encode()
+        + b"\r\n\r\n",
+    )
     assert reply.startswith(b"HTTP/1.1 501")
     r = requests.get(server.base_url + "/api/datasets/", headers=AUTH, timeout=5)
     assert r.status_code == 200

@@ -59,7 +59,8 @@ def export_rows(
         rows = http.request(
             "POST",
             path,
-            params={"sort_by": sort_by},
+            # download: the file itself, not Respan's {"message"} shape with it inside
+            params={"sort_by": sort_by, "download": "true"},
             body={**body, "is_exporting": True, "export_format": ".jsonl"},
             idempotent=True,
             timeout=max(http.timeout, EXPORT_TIMEOUT),

@@ -18,8 +18,10 @@ from typing import Final
 
 from respan_otel._settings import ENV_API_KEY
 from respan_otel.local._api import Api
+from respan_otel.local._binding import Binding
 from respan_otel.local._common import logger
 from respan_otel.local._server import LocalHTTPServer, RateLimiter, ServerState
+from respan_otel.local._server_state import DEFAULT_MAX_CONNECTIONS, REQUEST_SECONDS
 from respan_otel.local._store import Store
 
 DEFAULT_MAX_BODY_BYTES: Final = 32 * 1024 * 1024
@@ -41,9 +43,11 @@ class LocalRespan:
         with LocalRespan() as server:
             client = RespanClient(api_key=server.api_key, base_url=server.base_url)
 
-    The API key it accepts is ``api_key``, else ``RESPAN_API_KEY``, else a random one.
+    The API key it accepts is ``api_key``, else ``RESPAN_API_KEY``, else a random one,
+    which a file database keeps: a restart on the same database accepts the same key.
     ``rate_limit_per_minute`` turns on the emulation of Respan's per-key limit (429 with
-    ``retry_after``).
+    ``retry_after``). At most ``max_connections`` connections are served at once, and each
+    must send a whole request within ``request_timeout`` seconds (idle time included).
     """
 
     def __init__(
@@ -55,6 +59,8 @@ class LocalRespan:
         port: int = 0,
         rate_limit_per_minute: int | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        request_timeout: float = REQUEST_SECONDS,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be between 0 and 65535, got {port}")
@@ -64,6 +70,10 @@ class LocalRespan:
             )
         if max_body_bytes < 1:
             raise ValueError(f"max_body_bytes must be positive, got {max_body_bytes}")
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be positive, got {max_connections}")
+        if not request_timeout > 0:
+            raise ValueError(f"request_timeout must be positive, got {request_timeout}")
         key = api_key or os.environ.get(ENV_API_KEY) or None
         self.api_key_generated = key is None
         """Whether :attr:`api_key` was made up here (so the user must be told it)."""
@@ -73,6 +83,10 @@ class LocalRespan:
         self.port = port
         self.rate_limit_per_minute = rate_limit_per_minute
         self.max_body_bytes = max_body_bytes
+        self.max_connections = max_connections
+        self.request_timeout = request_timeout
+        self.binding: Binding | None = None
+        """Where it listens once started: the URL to use here and from other machines."""
         self._rate_window_seconds = 60.0
         self._lock = threading.Lock()
         self._server: LocalHTTPServer | None = None
@@ -102,22 +116,34 @@ class LocalRespan:
             if self._server is not None:
                 return self
             store = Store(self.db)
+            if self.api_key_generated:
+                # kept with the data, so clients of the last run still have the right key
+                self.api_key = store.setting("api_key", lambda: self.api_key)
             limiter = (
                 RateLimiter(self.rate_limit_per_minute, self._rate_window_seconds)
                 if self.rate_limit_per_minute is not None
                 else None
             )
-            state = ServerState(Api(store), self.api_key, self.max_body_bytes, limiter)
+            state = ServerState(
+                Api(store),
+                self.api_key,
+                self.max_body_bytes,
+                limiter,
+                max_connections=self.max_connections,
+                request_seconds=self.request_timeout,
+            )
             try:
                 server = LocalHTTPServer((self.host, self.port), state)
             except BaseException:
                 store.close()
                 raise
             bound_host, bound_port = server.server_address[:2]
-            shown = str(bound_host)
-            if ":" in shown:
-                shown = f"[{shown}]"
-            self._base_url = state.origin = f"http://{shown}:{bound_port}"
+            binding = Binding.of(str(bound_host), int(bound_port))
+            self.binding = binding
+            state.hosts = binding.hosts
+            self._base_url = state.origin = binding.base_url
+            if not binding.loopback:
+                logger.warning("%s", binding.warning())
             thread = threading.Thread(
                 target=server.serve_until_stopped,
                 name=f"respan-local-server-{bound_port}",

@@ -9,6 +9,7 @@ live by resource: :mod:`._api_datasets` (datasets), :mod:`._api_logs` (dataset l
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Callable
 from typing import Final
 
@@ -17,6 +18,7 @@ from respan_otel.local._api_experiments import ExperimentRoutes
 from respan_otel.local._api_logs import LogRoutes
 from respan_otel.local._common import ApiError
 from respan_otel.local._protocol import Request, Response
+from respan_otel.local._regex import REGEX_BUDGET_SECONDS, RegexBudgetError, regex_budget
 from respan_otel.local._routes import SAVED_LOGS_DATASET
 from respan_otel.local._store import Store
 
@@ -26,6 +28,11 @@ API_PREFIX: Final = "/api/"
 """Every API path starts with this; other paths are not the API's (see the server)."""
 
 Handler = Callable[..., Response]
+_SLOW_PATTERN: Final = (
+    f"Invalid filters: a regex or ilike filter took longer than {REGEX_BUDGET_SECONDS:g} s "
+    "to evaluate; simplify the pattern (nested repeats such as (a+)+ backtrack "
+    "exponentially) or narrow the other filters"
+)
 # The fixed path words below are never ids, so e.g. GET .../logs/summary/ is a 405 of the
 # summary route, not a lookup of a log called "summary".
 _RESERVED: Final = ("list", "bulk", "import", "summary", "eval-reports", "histogram", "logs")
@@ -107,7 +114,15 @@ class Api(DatasetRoutes, LogRoutes, ExperimentRoutes):
                         headers={"Allow": allowed},
                     )
                 handler: Handler = getattr(self, name)
-                return handler(request, **found.groupdict())
+                with regex_budget() as budget:
+                    try:
+                        return handler(request, **found.groupdict())
+                    except (RegexBudgetError, sqlite3.OperationalError):
+                        # a pattern search ran out of time inside SQLite, which reports
+                        # it as an error of the statement (now rolled back)
+                        if not budget.exceeded:
+                            raise
+                        raise ApiError(400, _SLOW_PATTERN) from None
             raise ApiError(404, "Not found.")
         except ApiError as error:
             return Response.error(error)

@@ -57,6 +57,9 @@ def log_list_view(doc: JSONObject) -> JSONObject:
     return {**doc, "scores": scores if isinstance(scores, dict) else {}}
 
 
+_DOWNLOAD_TYPES: Final = ("text/csv", "application/x-ndjson", "application/octet-stream")
+
+
 class LogRoutes(Routes):
     """``/api/datasets/{id}/logs/...``."""
 
@@ -143,7 +146,12 @@ class LogRoutes(Routes):
         params: ListParams,
         body: Mapping[str, object],
     ) -> Response:
-        """Every matching log as CSV or JSON Lines, returned directly (not emailed)."""
+        """Every matching log as CSV or JSON Lines, answered at once (Respan e-mails it).
+
+        The answer is Respan's ``{"message"}`` shape, with the file in ``content``; a
+        client asking for the file itself (``Accept: text/csv`` or
+        ``application/x-ndjson``, or ``?download=true``) gets it as an attachment.
+        """
         raw_format = body.get("export_format", request.query.get("export_format", ".csv"))
         if raw_format is None:
             raw_format = ".csv"
@@ -169,11 +177,26 @@ class LogRoutes(Routes):
         filename = re.sub(r"[^\w.\- ]", "_", name, flags=re.ASCII)
         if not filename.endswith(extension):
             filename += extension
-        return Response(
+        wanted = request.accept.lower()
+        if as_flag(request.query.get("download")) or any(
+            kind in wanted for kind in _DOWNLOAD_TYPES
+        ):
+            return Response(
+                200,
+                content.encode("utf-8"),
+                content_type=content_type,
+                headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+            )
+        message = f"Export of {len(rows)} logs ready (the local server answers at once)"
+        return Response.json(
             200,
-            content.encode("utf-8"),
-            content_type=content_type,
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+            {
+                "message": message,
+                "export_format": extension,
+                "file_name": filename,
+                "count": len(rows),
+                "content": content,
+            },
         )
 
     def _stored_log(self, ds: str, uid: str) -> tuple[str, str]:

@@ -28,6 +28,7 @@ from typing import Final
 
 from respan_otel.client._filters import Filters, normalize_filters
 from respan_otel.local._common import ApiError, dumps, parse_time
+from respan_otel.local._regex import compile_regex, regex_search, spend_budget
 
 SQL_FUNCTION: Final = "respan_match"
 
@@ -136,16 +137,28 @@ def _is_empty(stored: object) -> bool:
     return stored is _MISSING or stored is None or stored in ("", [], {})
 
 
-def _like_to_regex(pattern: str) -> re.Pattern[str]:
-    parts = []
-    for char in pattern:
-        if char == "%":
-            parts.append(".*")
-        elif char == "_":
-            parts.append(".")
+def _like(pattern: str, text: str) -> bool:
+    """SQL ``LIKE`` (``%`` any run, ``_`` one character), case-insensitive, in O(n*m)
+    steps at worst: no backtracking regex, so no pattern can stall the server."""
+    pattern, text = pattern.casefold(), text.casefold()
+    p = t = 0
+    star, mark = -1, 0
+    steps = 0
+    while t < len(text):
+        steps += 1
+        if steps % 4096 == 0:
+            spend_budget()
+        if p < len(pattern) and pattern[p] in ("_", text[t]) and pattern[p] != "%":
+            p, t = p + 1, t + 1
+        elif p < len(pattern) and pattern[p] == "%":
+            star, mark = p, t
+            p += 1
+        elif star >= 0:
+            p, mark = star + 1, mark + 1
+            t = mark
         else:
-            parts.append(re.escape(char))
-    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
+            return False
+    return all(char == "%" for char in pattern[p:])
 
 
 def _text_predicate(op: str, values: list[object]) -> Predicate:
@@ -191,15 +204,16 @@ def _positive(op: str, values: list[object]) -> Predicate:
 
         return overlaps
     if op in ("regex", "ilike"):
-        patterns = [re.compile(str(v)) if op == "regex" else _like_to_regex(str(v)) for v in values]
+        patterns = [str(v) for v in values]
+        compiled = [compile_regex(p) for p in patterns] if op == "regex" else []
 
         def search(stored: object) -> bool:
             text = _text(stored)
             if text is None:
                 return False
             if op == "regex":
-                return any(p.search(text) for p in patterns)
-            return any(p.fullmatch(text) for p in patterns)
+                return any(regex_search(p, text) for p in compiled)
+            return any(_like(p, text) for p in patterns)
 
         return search
     raise ValueError(f"unsupported operator {op!r}")
@@ -264,11 +278,9 @@ def compile_filters(filters: object) -> tuple[Filters, str, list[object]]:
         if op == "regex":
             for pattern in values:
                 try:
-                    re.compile(str(pattern))
-                except re.error as exc:
-                    raise ApiError(
-                        400, f"Invalid filters: {field!r} has an invalid regex: {exc}"
-                    ) from None
+                    compile_regex(str(pattern))
+                except ValueError as exc:
+                    raise ApiError(400, f"Invalid filters: {field!r}: {exc}") from None
         try:
             path = json_path(field)
         except ApiError as exc:

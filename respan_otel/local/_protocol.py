@@ -23,7 +23,7 @@ from respan_otel.local._store import Query
 DEFAULT_PAGE_SIZE: Final = 25
 MAX_PAGE_SIZE: Final = 100
 # No store holds this many pages; a larger page number is simply past the end, and
-# checking it first keeps a huge number (10**30) away from SQLite's 64-bit OFFSET.
+# capping it keeps a huge number (10**30) away from SQLite's 64-bit OFFSET.
 _MAX_PAGE: Final = 2**31
 
 
@@ -36,6 +36,8 @@ class Request:
     query: Mapping[str, str]
     body: bytes
     origin: str
+    accept: str = ""
+    """The request's ``Accept`` header (which form of an export to answer)."""
     _parsed: object = field(default=None, repr=False)
     _has_parsed: bool = field(default=False, repr=False)
 
@@ -96,7 +98,7 @@ def as_int(raw: object) -> int | None:
         return None
     if isinstance(raw, int):
         return raw
-    if isinstance(raw, str) and re.fullmatch(r"\s*-?[0-9]{1,30}\s*", raw):
+    if isinstance(raw, str) and re.fullmatch(r"\s*-?[0-9]{1,100}\s*", raw):
         return int(raw)
     return None
 
@@ -166,15 +168,13 @@ def query_of(params: ListParams, *, window: bool = True) -> tuple[JSONObject, Qu
     path, descending = sort_path(params.sort_by)
     query = Query(where=where, params=where_params, sort_path=path, descending=descending)
     if window:
-        if params.page > _MAX_PAGE:
-            raise ApiError(404, "Invalid page.")
         query = Query(
             where=where,
             params=where_params,
             sort_path=path,
             descending=descending,
             limit=params.page_size,
-            offset=(params.page - 1) * params.page_size,
+            offset=(min(params.page, _MAX_PAGE) - 1) * params.page_size,
         )
     return dict(normalized), query
 
@@ -209,7 +209,8 @@ def paginate(
     count, rows = run(query)
     pages = max(1, math.ceil(count / params.page_size))
     if params.page > pages:
-        raise ApiError(404, "Invalid page.")
+        # an empty page, not DRF's 404: the official client walks pages until one is empty
+        rows = []
     if shape is not None:
         rows = [shape(row) for row in rows]
     payload: JSONObject = {
