@@ -107,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="run the local Respan-compatible server (SQLite)",
         description="Run the local Respan-compatible datasets server until interrupted. "
-        "Experiments are stored with status 'pending': no model or evaluator runs locally.",
+        "No model or evaluator runs locally: experiments keep the status and results a "
+        "runner writes.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     serve.add_argument("--port", type=int, default=8787, help="port (default: %(default)s)")
@@ -158,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_reading_commands(commands, dataset_commands, leaf, _client)
     _add_experiment_commands(commands, leaf)
+    _add_api_commands(commands, dataset_commands, leaf)
     return parser
 
 
@@ -504,6 +506,281 @@ def _experiment_compare(args: argparse.Namespace) -> int:
     from respan_otel.experiments._cli import compare_command
 
     return compare_command(args.baseline, args.candidate, lambda: _client(args), as_json=args.json)
+
+
+# --- API operations: datasets import-spans/remove-logs/summary, experiments CRUD and logs -
+
+
+def _add_api_commands(
+    commands: Any, dataset_commands: Any, leaf: list[argparse.ArgumentParser]
+) -> None:
+    """``datasets import-spans|remove-logs|summary`` and ``experiments ...``."""
+    filters_help = "filters in the API's JSON form (see logs list --help)"
+    imported = dataset_commands.add_parser(
+        "import-spans",
+        parents=leaf,
+        help="import existing spans from a time range as rows (Respan runs it later)",
+        description="Ask Respan to import the spans (or traces) of a time range into a "
+        "dataset, in the background. The local server stores no spans: it imports nothing.",
+    )
+    imported.add_argument("dataset_id", metavar="DATASET_ID")
+    imported.add_argument("--start", required=True, metavar="ISO", help="start of the range")
+    imported.add_argument("--end", required=True, metavar="ISO", help="end of the range")
+    imported.add_argument("--filters", default=None, metavar="JSON", help=filters_help)
+    imported.add_argument("--sampling", type=int, default=None, metavar="PCT", help="1-100")
+    imported.set_defaults(func=_datasets_import_spans)
+    removed = dataset_commands.add_parser(
+        "remove-logs",
+        parents=leaf,
+        help="remove the logs matching --filters (or --all)",
+        description="Remove the logs of a dataset that match --filters, or every log "
+        "with --all. One of the two is required.",
+    )
+    removed.add_argument("dataset_id", metavar="DATASET_ID")
+    removed.add_argument("--filters", default=None, metavar="JSON", help=filters_help)
+    removed.add_argument("--all", action="store_true", help="remove every log of the dataset")
+    removed.set_defaults(func=_datasets_remove_logs)
+    summary = dataset_commands.add_parser(
+        "summary",
+        parents=leaf,
+        help="totals and averages of a dataset's logs",
+        description="Count, cost, tokens and latency of a dataset's (matching) logs.",
+    )
+    summary.add_argument("dataset_id", metavar="DATASET_ID")
+    summary.add_argument("--filters", default=None, metavar="JSON", help=filters_help)
+    summary.set_defaults(func=_datasets_summary)
+
+    experiments = commands.add_parser(
+        "experiments", help="create, list, change and delete experiments; read their logs"
+    )
+    actions = experiments.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", parents=leaf, help="list every experiment")
+    listing.set_defaults(func=_experiments_list)
+    shown = actions.add_parser("get", parents=leaf, help="show one experiment")
+    shown.add_argument("experiment_id", metavar="EXPERIMENT_ID")
+    shown.set_defaults(func=_experiments_get)
+    created = actions.add_parser(
+        "create",
+        parents=leaf,
+        help="create (on Respan: start) an experiment over a dataset",
+        description="Create an experiment. Give --evaluator (repeatable) or "
+        "--evaluator-workflow, not both. On the local server nothing runs.",
+    )
+    created.add_argument("--dataset", required=True, metavar="DATASET_ID")
+    created.add_argument(
+        "--workflow",
+        required=True,
+        metavar="JSON",
+        help='steps, e.g. \'[{"type": "completion", "config": {"model": "gpt-4o-mini"}}]\'',
+    )
+    created.add_argument("--evaluator", action="append", default=None, metavar="ID")
+    created.add_argument("--evaluator-workflow", action="append", default=None, metavar="ID")
+    created.add_argument("--name", default=None)
+    created.add_argument("--description", default=None)
+    created.set_defaults(func=_experiments_create)
+    updated = actions.add_parser(
+        "update",
+        parents=leaf,
+        help="change an experiment's name, description or run state",
+        description="Change the fields given. --status and --progress record a run's "
+        "state (the local server keeps them; Respan sets its own).",
+    )
+    updated.add_argument("experiment_id", metavar="EXPERIMENT_ID")
+    updated.add_argument("--name", default=None)
+    updated.add_argument("--description", default=None)
+    updated.add_argument(
+        "--status", default=None, choices=("pending", "running", "completed", "failed")
+    )
+    updated.add_argument("--progress", type=float, default=None, metavar="PCT")
+    updated.set_defaults(func=_experiments_update)
+    deleted = actions.add_parser("delete", parents=leaf, help="delete an experiment")
+    deleted.add_argument("experiment_id", metavar="EXPERIMENT_ID")
+    deleted.set_defaults(func=_experiments_delete)
+    rows = actions.add_parser("logs", parents=leaf, help="list one page of an experiment's rows")
+    rows.add_argument("experiment_id", metavar="EXPERIMENT_ID")
+    rows.add_argument("--filters", default=None, metavar="JSON", help=filters_help)
+    rows.add_argument("--page", type=int, default=1, help="page number (default: 1)")
+    rows.add_argument("--page-size", type=int, default=None, metavar="N", help="at most 100")
+    rows.set_defaults(func=_experiments_logs)
+    scores = actions.add_parser(
+        "summary", parents=leaf, help="totals and per-evaluator scores of an experiment"
+    )
+    scores.add_argument("experiment_id", metavar="EXPERIMENT_ID")
+    scores.add_argument("--filters", default=None, metavar="JSON", help=filters_help)
+    scores.set_defaults(func=_experiments_summary)
+
+
+def _json_arg(text: str | None, option: str, kind: type) -> Any:
+    """A JSON command-line value of the expected kind (``None`` when not given)."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise _UsageError(f"{option} is not valid JSON: {exc}") from None
+    if not isinstance(value, kind):
+        raise _UsageError(f"{option} must be a JSON {'object' if kind is dict else 'array'}")
+    return value
+
+
+def _print_message(args: argparse.Namespace, message: str) -> int:
+    if args.json:
+        _print_json({"message": message})
+    else:
+        print(message)
+    return EXIT_OK
+
+
+def _datasets_import_spans(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        message = client.datasets.logs.import_logs(
+            args.dataset_id,
+            start_time=args.start,
+            end_time=args.end,
+            filters=_json_arg(args.filters, "--filters", dict),
+            sampling_percentage=args.sampling,
+        )
+    return _print_message(args, message)
+
+
+def _datasets_remove_logs(args: argparse.Namespace) -> int:
+    filters = _json_arg(args.filters, "--filters", dict)
+    if not filters and not args.all:
+        raise _UsageError("give --filters to choose logs, or --all to remove every log")
+    with _client(args) as client:
+        message = client.datasets.logs.remove(args.dataset_id, filters=filters, all_logs=args.all)
+    return _print_message(args, message)
+
+
+def _print_summary(args: argparse.Namespace, summary: Any) -> int:
+    if args.json:
+        _print_json(summary.raw)
+        return EXIT_OK
+    print(f"logs         {summary.number_of_requests}")
+    print(f"cost         {summary.total_cost:g}")
+    print(f"tokens       {summary.total_tokens}")
+    if summary.avg_latency is not None:
+        print(f"avg latency  {summary.avg_latency:g} s")
+    for evaluator, score in sorted(summary.scores.items()):
+        average = score.get("avg_score")
+        counts = f"{score.get('true_count', 0)} true / {score.get('false_count', 0)} false"
+        shown = counts if score.get("score_value_type") == "boolean" else f"mean {average}"
+        print(f"score {evaluator}: {shown}")
+    return EXIT_OK
+
+
+def _datasets_summary(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        summary = client.datasets.logs.summary(
+            args.dataset_id, filters=_json_arg(args.filters, "--filters", dict)
+        )
+    return _print_summary(args, summary)
+
+
+def _print_experiments(args: argparse.Namespace, experiments: list[Any]) -> int:
+    if args.json:
+        _print_json([e.raw for e in experiments])
+        return EXIT_OK
+    _print_table(
+        ["ID", "NAME", "STATUS", "PROGRESS", "DATASET", "CREATED"],
+        ([e.id, e.name, e.status, e.progress, e.dataset_id, e.created_at] for e in experiments),
+    )
+    return EXIT_OK
+
+
+def _experiments_list(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        experiments = list(client.experiments.list())
+    _print_experiments(args, experiments)
+    if not args.json:
+        print(f"{len(experiments)} experiment{'s' if len(experiments) != 1 else ''}")
+    return EXIT_OK
+
+
+def _experiments_get(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        experiment = client.experiments.get(args.experiment_id)
+    return _print_experiments(args, [experiment])
+
+
+def _experiments_create(args: argparse.Namespace) -> int:
+    workflow = _json_arg(args.workflow, "--workflow", list)
+    with _client(args) as client:
+        experiment = client.experiments.create(
+            dataset_id=args.dataset,
+            workflow=workflow,
+            evaluator_ids=args.evaluator,
+            evaluator_workflow_ids=args.evaluator_workflow,
+            name=args.name,
+            description=args.description,
+        )
+    if args.json:
+        _print_json(experiment.raw)
+    else:
+        print(f"Created experiment {experiment.name!r} with id {experiment.id}")
+    return EXIT_OK
+
+
+def _experiments_update(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        experiment = client.experiments.update(
+            args.experiment_id,
+            name=args.name,
+            description=args.description,
+            status=args.status,
+            progress=args.progress,
+        )
+    return _print_experiments(args, [experiment])
+
+
+def _experiments_delete(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        client.experiments.delete(args.experiment_id)
+    return _print_message(args, f"Deleted experiment {args.experiment_id}")
+
+
+def _experiments_logs(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        page = client.experiments.logs.list(
+            args.experiment_id,
+            filters=_json_arg(args.filters, "--filters", dict),
+            page=args.page,
+            page_size=args.page_size,
+        )
+    if args.json:
+        _print_json(page.raw)
+        return EXIT_OK
+    _print_table(
+        ["ID", "STATUS", "INPUT", "OUTPUT", "EXPECTED", "SCORES"],
+        (
+            [r.id, r.status, r.input, r.output, r.expected_output, _scores(r.scores)]
+            for r in page.results
+        ),
+    )
+    footer = f"page {args.page}: {len(page.results)} of {page.count} rows"
+    if page.next:
+        footer += f" (next: --page {args.page + 1})"
+    print(footer)
+    return EXIT_OK
+
+
+def _scores(scores: Mapping[str, Any]) -> str:
+    parts = []
+    for evaluator, score in sorted(scores.items()):
+        value = next(
+            (score[k] for k in ("numerical_value", "boolean_value", "string_value") if k in score),
+            None,
+        )
+        parts.append(f"{evaluator}={value}")
+    return " ".join(parts)
+
+
+def _experiments_summary(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        summary = client.experiments.logs.summary(
+            args.experiment_id, filters=_json_arg(args.filters, "--filters", dict)
+        )
+    return _print_summary(args, summary)
 
 
 if __name__ == "__main__":

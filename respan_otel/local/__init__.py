@@ -195,7 +195,8 @@ def serve(
 ) -> None:
     """Run the local server in the foreground until Ctrl-C (or SIGTERM); for the CLI.
 
-    Prints one line with the URL to use, and the API key when it was generated here.
+    Prints one line with the URL to use, and the API key unless it was given (a key made
+    up here is kept in the database, so it is the same on every start with that file).
     """
     server = LocalRespan(
         api_key=api_key,
@@ -213,6 +214,8 @@ def serve(
         if server.api_key_generated:
             line += f" RESPAN_API_KEY={server.api_key}"
         limit = f", {rate_limit_per_minute} requests/min" if rate_limit_per_minute else ""
+        if server.api_key_generated and db != ":memory:":
+            limit += ", key kept in the database"
         viewer = f"; viewer at {server.base_url}/"
         print(f"{line} (database {db}{limit}{viewer}; Ctrl-C to stop)", flush=True)
         logger.info("local Respan server listening on %s", server.base_url)
