@@ -18,9 +18,10 @@ stderr and a non-zero exit status: 1 for an API or network failure, 2 for a usag
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from respan_otel._cli_read import add_commands as add_reading_commands

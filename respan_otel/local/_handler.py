@@ -35,11 +35,14 @@ def _json_bytes(detail: str) -> bytes:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = f"{LOCAL_SERVER_NAME}/{__version__}"  # how clients know the local server
-    # each read waits at most this long; the whole request has REQUEST_SECONDS (the
-    # server closes connections past their deadline)
-    timeout = 10.0
     disable_nagle_algorithm = True
     server: LocalHTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        # no single read waits longer than a whole request may take (the server also
+        # closes a connection whose request is not read by its deadline)
+        self.connection.settimeout(self.server.state.request_seconds)
 
     def handle_one_request(self) -> None:
         """One request; its reading (and the wait for it) must end by the deadline."""
