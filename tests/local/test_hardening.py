@@ -58,7 +58,7 @@ def _raw(server: LocalRespan, data: bytes, *, wait: float = 10.0) -> bytes:
 
 
 BAD_VALUES = [
-    pytest.param(b'{"input": "x", "metrics": {"prompt_tokens": 1e400}}', id="1e400"),
+    pytest.param(b'{"input": "x", "output": {"score": 1e400}}', id="1e400"),
     pytest.param(b'{"input": "\\ud800"}', id="lone-surrogate"),
     pytest.param(
         b'{"input": "x", "prompt_tokens": 9223372036854775807, "completion_tokens": 9}',
