@@ -6,9 +6,11 @@ call does bounded work: values visited, characters kept, calls into user code an
 (see ``_walker.Walker``). What each type becomes and the markers left where a value was
 cut are listed in ``docs/conventions.md`` ("How values are recorded").
 
-Layout: ``_walker`` walks a value (plain data on fast paths), ``_convert`` handles every
-other object by its type, ``_kinds`` decides what a type is, ``_fit`` cuts a tree to a
-byte cap, ``_markers`` holds the cut marks and the encoder.
+Layout: ``_fast`` encodes plain data that fits as it stands; otherwise ``_walker`` walks
+the value (dicts and lists on fast paths), ``_convert`` handles every other object by its
+type, ``_records`` reads user collections and objects field by field, ``_kinds`` decides
+what a type is, ``_fit`` cuts the tree to the byte cap and ``_markers`` holds the cut
+marks and the encoder.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from respan_otel._serialize._kinds import (
     type_has,
 )
 from respan_otel._serialize._markers import BASE64_KEY, TRUNCATED_KEY, Count, CutStr, ListCut
+from respan_otel._serialize._records import walk_fields, walk_iterable, walk_pairs
 
 if TYPE_CHECKING:
     from respan_otel._serialize._walker import Walker
@@ -65,16 +66,16 @@ def convert(w: Walker, value: Any, depth: int) -> object:
     if is_not_data(cls):
         return summary(w, value)
     if issubclass(cls, Mapping):
-        return w.walk_pairs(value, value.items(), depth)
+        return walk_pairs(w, value, value.items(), depth)
     if issubclass(cls, tuple):
         fields = class_attr(cls, "_fields")
         if isinstance(fields, tuple) and all(type(f) is str for f in fields):
-            return w.walk_pairs(value, zip(fields, value, strict=False), depth)  # namedtuple
-        return w.walk_iterable(value, value, depth)
+            return walk_pairs(w, value, zip(fields, value, strict=False), depth)  # namedtuple
+        return walk_iterable(w, value, value, depth)
     if issubclass(cls, (set, frozenset)):
-        return w.walk_iterable(value, value, depth, sort=True)
+        return walk_iterable(w, value, value, depth, sort=True)
     if issubclass(cls, (list, deque, Sequence, AbstractSet, ValuesView)):
-        return w.walk_iterable(value, value, depth)
+        return walk_iterable(w, value, value, depth)
     if issubclass(cls, BaseException):
         return {"type": qualified_name(cls), "message": w.walk(w.safe_str(value), depth)}
     if issubclass(cls, (type, *NAMED_CALLABLES)):
@@ -117,21 +118,21 @@ def record(w: Walker, value: Any, depth: int) -> object:
     cls = type(value)
     if class_attr(cls, "__dataclass_fields__") is not None:
         names = [f.name for f in dataclasses.fields(cast("Any", cls))]
-        return w.walk_fields(value, names, depth)
+        return walk_fields(w, value, names, depth)
     model_fields = class_attr(cls, "model_fields")
     if isinstance(model_fields, dict) and callable(class_attr(cls, "model_dump")):
         if class_attr(cls, "__pydantic_root_model__") is True:
             return w.walk(getattr(value, "root", None), depth + 1)
         extra = getattr(value, "__pydantic_extra__", None)
-        return w.walk_fields(value, list(model_fields), depth, extra)
+        return walk_fields(w, value, list(model_fields), depth, extra)
     v1_fields = class_attr(cls, "__fields__")
     if isinstance(v1_fields, dict) and callable(class_attr(cls, "dict")):
         if class_attr(cls, "__custom_root_type__") is True:
             return w.walk(getattr(value, "__root__", None), depth + 1)
-        return w.walk_fields(value, list(v1_fields), depth)
+        return walk_fields(w, value, list(v1_fields), depth)
     attrs_fields = class_attr(cls, "__attrs_attrs__")
     if isinstance(attrs_fields, tuple):
-        return w.walk_fields(value, [a.name for a in attrs_fields], depth)
+        return walk_fields(w, value, [a.name for a in attrs_fields], depth)
     try:
         attributes = getattr(value, "__dict__", None)
     except Exception:
@@ -139,7 +140,7 @@ def record(w: Walker, value: Any, depth: int) -> object:
     if isinstance(attributes, dict):
         pairs = list(attributes.items())
         if any(type(k) is str and not k.startswith("_") for k, _ in pairs):
-            return w.walk_pairs(value, pairs, depth, public_only=True)
+            return walk_pairs(w, value, pairs, depth, public_only=True)
     return w.safe_repr(value)
 
 

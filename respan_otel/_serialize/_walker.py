@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from respan_otel._redact import REDACTED, Redactor
 from respan_otel._serialize._convert import convert
@@ -16,7 +15,6 @@ from respan_otel._serialize._kinds import (
     SHORT,
     big_int,
     nonfinite,
-    sorted_if_uniform,
     type_name,
 )
 from respan_otel._serialize._markers import (
@@ -276,135 +274,3 @@ class Walker:
             path.discard(ident)
         self.nodes_left = left
         return out
-
-    def enter(self, owner: object, depth: int) -> str | None:
-        """Depth and cycle check for a container; a marker, or ``None`` once entered."""
-        if depth >= self.depth_limit:
-            return self.too_deep(owner)
-        ident = id(owner)
-        if ident in self.path:
-            return CYCLE_MARKER
-        self.path.add(ident)
-        return None
-
-    def remaining(self, owner: object, taken: int) -> int | None:
-        """How many items of ``owner`` were dropped, ``None`` if its ``len`` is unreliable."""
-        try:
-            total = len(cast("Sequence[object]", owner))
-        except Exception:
-            return None
-        return total - taken if type(total) is int and total > taken else None
-
-    def walk_iterable(
-        self, owner: object, items: Iterable[Any], depth: int, *, sort: bool = False
-    ) -> object:
-        """Iterables known not to be consumed by iteration (sequences, sets, views)."""
-        marker = self.enter(owner, depth)
-        if marker is not None:
-            return marker
-        try:
-            values: list[Any] = []
-            cut = False
-            try:
-                room = self.nodes_left
-                for value in items:
-                    if len(values) >= room or (len(values) & 63 == 63 and not self.may_read()):
-                        cut = True  # the item count, or user code's reads or time, ran out
-                        break
-                    values.append(value)
-            except Exception:
-                cut = True
-            if sort and not cut:
-                values = sorted_if_uniform(values)
-            out: list[object] = []
-            deeper = depth + 1
-            for value in values:
-                self.nodes_left -= 1
-                out.append(self.walk(value, deeper))
-                if self.nodes_left <= 0 and len(out) < len(values):
-                    cut = True
-                    break
-            if cut:
-                self.cut = True
-                out.append(ListCut(self.remaining(owner, len(out))))
-            return out
-        finally:
-            self.path.discard(id(owner))
-
-    def walk_pairs(
-        self,
-        owner: object,
-        pairs: Iterable[tuple[Any, Any]],
-        depth: int,
-        *,
-        public_only: bool = False,
-    ) -> object:
-        """A mapping-like object: pairs are read one at a time and every read is guarded."""
-        marker = self.enter(owner, depth)
-        if marker is not None:
-            return marker
-        try:
-            out: dict[str, object] = {}
-            matches = self.redactor.matches if self.redactor is not None else None
-            deeper = depth + 1
-            taken = 0
-            try:
-                for key, value in pairs:
-                    if public_only and (type(key) is not str or key.startswith("_")):
-                        continue
-                    if self.nodes_left <= 0 or (taken & 63 == 63 and not self.may_read()):
-                        self.cut = True
-                        dropped = None if public_only else self.remaining(owner, taken)
-                        out[TRUNCATED_KEY] = Count(dropped)
-                        break
-                    self.nodes_left -= 1
-                    taken += 1
-                    name = self.key(key)
-                    if matches is not None and matches(name):
-                        out[name] = REDACTED
-                    else:
-                        out[name] = self.walk(value, deeper)
-            except Exception:
-                self.cut = True
-                out[TRUNCATED_KEY] = Count(None)
-            return out
-        finally:
-            self.path.discard(id(owner))
-
-    def walk_fields(
-        self, owner: object, names: list[str], depth: int, extra: object = None
-    ) -> object:
-        """A record: each named attribute is read with ``getattr`` and every read guarded."""
-        marker = self.enter(owner, depth)
-        if marker is not None:
-            return marker
-        try:
-            out: dict[str, object] = {}
-            matches = self.redactor.matches if self.redactor is not None else None
-            deeper = depth + 1
-            for index, name in enumerate(names):
-                if self.nodes_left <= 0:
-                    self.cut = True
-                    out[TRUNCATED_KEY] = Count(len(names) - index)
-                    break
-                self.nodes_left -= 1
-                if matches is not None and matches(name):
-                    out[name] = REDACTED
-                    continue
-                if not self.may_read():
-                    out[TRUNCATED_KEY] = Count(len(names) - index)
-                    break
-                try:
-                    value = getattr(owner, name)
-                except Exception as exc:
-                    out[name] = f"<unreadable: {type_name(exc)}>"
-                    continue
-                out[name] = self.walk(value, deeper)
-            if isinstance(extra, dict) and extra and TRUNCATED_KEY not in out:
-                more = self.walk_pairs(extra, list(extra.items()), depth)
-                if isinstance(more, dict):
-                    for key, value in more.items():
-                        out.setdefault(key, value)
-            return out
-        finally:
-            self.path.discard(id(owner))
