@@ -217,8 +217,9 @@ class Engine:
             traced.output = await self._bounded(work)
         except Exception as exc:
             traced.error = describe(exc)
-        traced.latency = time.perf_counter() - started
-        self._read_spans(traced)
+        finally:  # cancelled too: the trace is no longer watched, so nothing piles up
+            traced.latency = time.perf_counter() - started
+            self._read_spans(traced)
         return traced
 
     def _read_spans(self, traced: _Traced) -> None:

@@ -142,3 +142,20 @@ def test_cli_sigint_exits_130_and_keeps_what_finished(
     (dataset,) = [d for d in client.datasets.list() if d.name == "interrupted-run"]
     stored = list(client.datasets.logs.iter(dataset.id))
     assert sorted(log.input for log in stored) == ["refund", "shipping"]
+
+
+def test_interrupted_rows_leave_no_watched_trace_behind() -> None:
+    from respan_otel.experiments._spans import collector
+
+    watching = collector()
+    assert watching is not None
+
+    async def task(n: int) -> int:
+        if n == 1:
+            _thread.interrupt_main()
+            await asyncio.sleep(30)
+        return n
+
+    with pytest.raises(ExperimentInterrupted):
+        run_experiment(ROWS, task, concurrency=2)
+    assert watching._watched == {}, "a cancelled row stops being watched"
