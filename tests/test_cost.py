@@ -73,3 +73,28 @@ def test_importing_the_library_does_not_import_the_price_data():
     code = "import sys, respan_otel; print('genai_prices' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("model", "provider", "prompt", "completion"),
+    [
+        ("gpt-4o-mini-2024-07-18", "openai", 23, 7),  # a flat price: the per-token fast path
+        ("gemini-1.5-pro", "google", 300_000, 1_000),  # tiered above 128k: the full calculation
+        ("claude-sonnet-4-5", "anthropic", 250_000, 500),
+    ],
+)
+def test_computed_costs_equal_the_library_s_own_calculation(
+    exporter, tracer, model, provider, prompt, completion
+):
+    attributes = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": provider,
+        "gen_ai.response.model": model,
+        "gen_ai.usage.input_tokens": prompt,
+        "gen_ai.usage.output_tokens": completion,
+    }
+    tracer.start_span("call", attributes=attributes).end()
+    (row,) = RowBuilder().build(exporter.get_finished_spans()).rows
+    usage = genai_prices.Usage(input_tokens=prompt, output_tokens=completion)
+    expected = genai_prices.calc_price(usage, model, provider_id=provider).total_price
+    assert row.body["metrics"]["cost"] == pytest.approx(float(expected), rel=1e-9)

@@ -259,3 +259,34 @@ def test_a_mapping_error_is_counted_not_raised(exporter, tracer):
     rows, batch = rows_of(exporter, before_send=explode)
     assert rows == []
     assert batch.not_rows == {"mapping-error": 1}
+
+
+def test_a_framework_root_with_no_step_beneath_is_plumbing(exporter, tracer):
+    with chain(tracer, "SentenceSplitter.__call__", **{"input.value": "docs"}):
+        leaf(tracer, "TokenTextSplitter.split_text", attributes={OI_KIND: "CHAIN"})
+    with chain(tracer, "RetrieverQueryEngine.query", **{"input.value": "q"}):
+        leaf(tracer, "retrieve", attributes={OI_KIND: "RETRIEVER", "input.value": "q"})
+    rows, batch = rows_of(exporter)
+    assert sorted(row["metadata"]["span_name"] for row in rows) == [
+        "RetrieverQueryEngine.query",
+        "retrieve",
+    ]
+    assert batch.not_rows == {"plumbing": 2}
+
+
+def test_the_span_of_a_private_method_is_plumbing_its_public_caller_the_row(exporter, tracer):
+    documents = {"retrieval.documents.0.document.content": "Paris.", OI_KIND: "RETRIEVER"}
+    with (
+        span("run", kind="workflow"),
+        tracer.start_as_current_span(
+            "VectorIndexRetriever.retrieve", attributes={**documents, "input.value": "q"}
+        ),
+    ):
+        leaf(tracer, "VectorIndexRetriever._retrieve", attributes={OI_KIND: "RETRIEVER"})
+    rows, batch = rows_of(exporter)
+    assert sorted(row["metadata"]["span_name"] for row in rows) == [
+        "VectorIndexRetriever.retrieve",
+        "run",
+    ]
+    assert named(rows, "VectorIndexRetriever.retrieve")["output"] == [{"content": "Paris."}]
+    assert batch.not_rows == {"plumbing": 1}

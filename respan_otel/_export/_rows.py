@@ -13,8 +13,9 @@ what comes back; nothing else decides what a row is. Per span, in order:
    with LLM calls beneath it carries their tokens, cost and ``llm_calls``, through
    spans dropped as plumbing;
 4. choose: ``useful`` keeps roots, our own spans, LLM, tool, retriever, embedding,
-   agent, guardrail and evaluator steps, and drops the rest as ``"plumbing"`` and empty
-   steps as ``"no-content"``; ``all`` keeps every span with content; ``roots`` roots;
+   agent, guardrail and evaluator steps, and drops the rest as ``"plumbing"`` (with
+   framework roots that have no step beneath them, and spans of private methods) and
+   empty steps as ``"no-content"``; ``all`` keeps every span with content; ``roots`` roots;
 5. fill a root's missing input/output with the run's first user message
    and final answer; strip all content when capture is off; run ``before_send``.
 """
@@ -42,7 +43,7 @@ from respan_otel._export._mapping import (
     map_span,
     plain,
 )
-from respan_otel._export._totals import PendingTotals, SpanKey, Totals
+from respan_otel._export._totals import PendingTotals, Totals
 from respan_otel._export.conventions import genai, openinference, respan
 from respan_otel._log import log_internal_error
 from respan_otel._redact import Redactor
@@ -109,14 +110,10 @@ class RowBuilder:
 
     def _one(self, span: ReadableSpan, batch: RowBatch, capture: bool) -> None:
         context = span.context
-        key: SpanKey = (context.trace_id, context.span_id) if context else (0, 0)
-        parent: SpanKey | None = None
-        if span.parent is not None and not span.parent.is_remote:
-            parent = (span.parent.trace_id, span.parent.span_id)
-        below = self._pending.take(key)
+        below = self._pending.take((context.trace_id, context.span_id)) if context else None
         attributes = plain(span)
         if not has_content(attributes):
-            self._forward(parent, below)
+            self._forward(span, below)
             batch.not_rows["no-content"] += 1
             return
         mapped = map_span(span, attributes, self._redactor)
@@ -124,19 +121,23 @@ class RowBuilder:
         metadata, metrics = body["metadata"], body["metrics"]
         kind = metadata["log_type"]
         own = respan.is_own(attributes)
-        totals = below or Totals()
+        up = below  # what this span adds to its parent's totals
         duplicate = False
         if kind in USAGE_KINDS:
             _add_cost(span, metadata, metrics)
             wraps_calls = below is not None and below.llm_calls > 0
-            duplicate = (wraps_calls and not own) or self._seen_call(span, attributes)
+            if not own:  # our spans are never a second span of one call
+                duplicate = wraps_calls or self._seen_call(span, attributes)
             if not duplicate and not wraps_calls:
-                totals.add_call(metrics, llm=kind == "llm")
+                up = up or Totals()
+                up.add_call(metrics, llm=kind == "llm")
                 if kind == "llm":
-                    totals.add_io(*_question(body, span), *_answer(body, span))
-        self._forward(parent, totals)
-
-        reason = self._reason(span, kind, own, duplicate, body)
+                    up.add_io(*_question(body, span), *_answer(body, span))
+        reason = self._reason(span, kind, own, duplicate, body, below)
+        if reason is None and not own and kind in KEPT_KINDS:
+            up = up or Totals()
+            up.steps += 1  # so a framework root above knows a step ran beneath it
+        self._forward(span, up)
         if reason is not None:
             batch.not_rows[reason] += 1
             return
@@ -161,7 +162,13 @@ class RowBuilder:
             batch.rows.append(kept)
 
     def _reason(
-        self, span: ReadableSpan, kind: str, own: bool, duplicate: bool, body: dict[str, Any]
+        self,
+        span: ReadableSpan,
+        kind: str,
+        own: bool,
+        duplicate: bool,
+        body: dict[str, Any],
+        below: Totals | None,
     ) -> str | None:
         """Why the span is not a row under the rows setting, or ``None``: it is one."""
         if self.rows == "all":
@@ -173,18 +180,26 @@ class RowBuilder:
             return None
         if duplicate:  # even a root: the call has its row already
             return "duplicate"
+        if kind not in KEPT_KINDS:
+            # a framework root with no step beneath it (index building, a text splitter)
+            # is plumbing too; a run's root is kept
+            ran = below is not None and (below.steps or below.llm_calls or below.incomplete)
+            return None if root and ran else "plumbing"
         if root:
             return None
-        if kind not in KEPT_KINDS:
+        if _private(span.name):
             return "plumbing"
         empty = body["input"] == NO_INPUT and "output" not in body
         if empty and "total_tokens" not in body["metrics"] and kind != "llm":
             return "no-content"
         return None
 
-    def _forward(self, parent: SpanKey | None, totals: Totals | None) -> None:
-        if parent is not None and totals is not None and totals.worth_keeping:
-            self._pending.give(parent, totals)
+    def _forward(self, span: ReadableSpan, totals: Totals | None) -> None:
+        """Hands ``totals`` to the span's parent, when it has one in this process."""
+        parent = span.parent
+        if totals is None or parent is None or parent.is_remote or not totals.worth_keeping:
+            return
+        self._pending.give((parent.trace_id, parent.span_id), totals)
 
     def _seen_call(self, span: ReadableSpan, attributes: dict[str, Any]) -> bool:
         """Whether another span already stood for this model call."""
@@ -214,6 +229,12 @@ class RowBuilder:
             scope,
             _sources.content_setting(scope),
         )
+
+
+def _private(name: str) -> bool:
+    """A span named after a private method (``VectorIndexRetriever._retrieve``): the
+    internals of the public call whose span wraps it, which is the row."""
+    return name.rpartition(".")[2].startswith("_")
 
 
 def _call_id(attributes: dict[str, Any]) -> str | None:

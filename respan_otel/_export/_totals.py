@@ -33,6 +33,7 @@ class Totals:
     cost: float = 0.0
     costed: bool = False
     llm_calls: int = 0
+    steps: int = 0  # rows kept beneath
     incomplete: bool = False
     question: Any = None
     question_at: int = 0
@@ -65,12 +66,15 @@ class Totals:
         self.cost += other.cost
         self.costed = self.costed or other.costed
         self.llm_calls += other.llm_calls
+        self.steps += other.steps
         self.incomplete = self.incomplete or other.incomplete
         self.add_io(other.question, other.question_at, other.answer, other.answer_at)
 
     @property
     def worth_keeping(self) -> bool:
-        return bool(self.llm_calls or self.total_tokens or self.incomplete or self.costed)
+        return bool(
+            self.llm_calls or self.total_tokens or self.incomplete or self.costed or self.steps
+        )
 
     def metrics(self) -> dict[str, Any]:
         out: dict[str, Any] = {

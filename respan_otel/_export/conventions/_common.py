@@ -31,6 +31,8 @@ def _finite_float(text: str) -> float | str:
 
 
 _DECODER: Final = json.JSONDecoder(parse_constant=str, parse_float=_finite_float)
+_JSON_STARTS: Final = frozenset('{["-0123456789tfnNI')
+"""First characters of JSON text (``NaN`` and ``Infinity`` included)."""
 
 
 def parse(raw: str) -> Any:
@@ -38,6 +40,8 @@ def parse(raw: str) -> Any:
 
     ``NaN``/``Infinity`` literals and numbers too large for a float stay strings.
     """
+    if raw[:1] not in _JSON_STARTS and raw.lstrip()[:1] not in _JSON_STARTS:
+        return MISSING  # plain text: skip the decoder's exception
     try:
         return _DECODER.decode(raw)
     except (ValueError, RecursionError):
@@ -69,14 +73,42 @@ def first(attributes: Mapping[str, Any], keys: Sequence[str]) -> Any:
     return None
 
 
+FLAT_PREFIXES: Final = (
+    "llm.input_messages.",
+    "llm.output_messages.",
+    "llm.tools.",
+    "retrieval.documents.",
+    "reranker.output_documents.",
+    "embedding.embeddings.",
+    "gen_ai.prompt.",
+    "gen_ai.completion.",
+    "llm.request.functions.",
+)
+"""Every prefix :meth:`Reader.flat` is asked for: the keys under them are found in one
+pass over the attributes, however many of them a span is asked about."""
+
+
 class Reader:
     """A span's attributes (a plain dict) and the redactor for content read from them."""
 
-    __slots__ = ("attributes", "redactor")
+    __slots__ = ("_flat", "attributes", "redactor")
 
     def __init__(self, attributes: Mapping[str, Any], redactor: Redactor | None) -> None:
         self.attributes = attributes
         self.redactor = redactor
+        self._flat: dict[str, list[tuple[str, Any]]] | None = None
+
+    def _flat_items(self, prefix: str) -> list[tuple[str, Any]]:
+        if self._flat is None:
+            groups: dict[str, list[tuple[str, Any]]] = {}
+            for key, value in self.attributes.items():
+                if key.startswith(FLAT_PREFIXES):  # one C-level check per key
+                    for known in FLAT_PREFIXES:
+                        if key.startswith(known):
+                            groups.setdefault(known, []).append((key, value))
+                            break
+            self._flat = groups
+        return self._flat.get(prefix, [])
 
     def clean(self, value: Any) -> Any:
         """Bounded, JSON-safe and redacted."""
@@ -100,14 +132,30 @@ class Reader:
         ``tool_calls[1]["function"]["name"]``. Wrapper segments (``message``,
         ``tool_call``, ``document``...) are skipped.
         """
-        root: dict[Any, Any] = {}
-        for key, value in self.attributes.items():
-            if not key.startswith(prefix):
+        items = (
+            self._flat_items(prefix)
+            if prefix in FLAT_PREFIXES
+            else [(k, v) for k, v in self.attributes.items() if k.startswith(prefix)]
+        )
+        if not items:
+            return []
+        skip = len(prefix)
+        root: dict[int, dict[Any, Any]] = {}
+        nested = False
+        for key, value in items:
+            index, _, rest = key[skip:].partition(".")
+            if not rest or not _is_index(index):
                 continue
-            path = [part for part in key[len(prefix) :].split(".") if part not in _WRAPPERS]
-            if len(path) < 2 or not _is_index(path[0]):
+            node = root.get(int(index))
+            if node is None:
+                node = root[int(index)] = {}
+            path = [part for part in rest.split(".") if part not in _WRAPPERS]
+            if len(path) == 1:  # the common case: "<i>.message.role"
+                node[path[0]] = value
                 continue
-            node = root
+            if not path:
+                continue
+            nested = True
             for part in path[:-1]:
                 step: Any = int(part) if _is_index(part) else part
                 child = node.setdefault(step, {})
@@ -116,12 +164,14 @@ class Reader:
                 node = child
             else:
                 node[path[-1]] = value
+        if not nested:
+            return [root[index] for index in sorted(root)]
         return [_as_lists(root[index]) for index in sorted(root)]
 
 
 def _is_index(part: str) -> bool:
     """A list index in a flattened key: plain ASCII digits, of a sane length."""
-    return part.isascii() and part.isdigit() and len(part) <= 6
+    return len(part) <= 6 and part.isdigit() and part.isascii()
 
 
 _WRAPPERS: Final = frozenset(
