@@ -16,7 +16,9 @@ The answer is deterministic: :data:`ANSWER`, with :data:`USAGE`, under
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 from typing import Any, Final
 
 from tests.faulty_server import FaultyServer, RecordedRequest, Reply
@@ -26,10 +28,13 @@ __all__ = [
     "API_KEY",
     "COMPLETION_ID",
     "CREATED",
+    "EMBEDDING_DIMENSIONS",
+    "EMBEDDING_USAGE",
     "RESPONSE_MODEL",
     "STREAM_PIECES",
     "USAGE",
     "chat_completion",
+    "embeddings",
     "openai_stub",
 ]
 
@@ -115,11 +120,34 @@ def _stream(request: dict[str, Any]) -> bytes:
     return b"".join(events)
 
 
+EMBEDDING_DIMENSIONS: Final = 8
+EMBEDDING_USAGE: Final = {"prompt_tokens": 4, "total_tokens": 4}
+
+
+def embeddings(request: dict[str, Any]) -> dict[str, Any]:
+    """The answer to an embeddings request: one small float vector per input text."""
+    texts = request["input"] if isinstance(request["input"], list) else [request["input"]]
+    vector = [0.125 * (i + 1) for i in range(EMBEDDING_DIMENSIONS)]
+    encoded: Any = vector
+    if request.get("encoding_format") == "base64":  # the openai client's default
+        encoded = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+    return {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": i, "embedding": encoded} for i in range(len(texts))
+        ],
+        "model": request["model"],
+        "usage": dict(EMBEDDING_USAGE),
+    }
+
+
 def _error(status: int, message: str, kind: str) -> Reply:
     return Reply(status, {"error": {"message": message, "type": kind, "param": None, "code": None}})
 
 
 def _answer(request: RecordedRequest) -> Reply:
+    if request.method == "POST" and request.route == "/v1/embeddings":
+        return _embeddings(request)
     if request.method != "POST" or request.route != "/v1/chat/completions":
         return _error(404, f"Unknown request URL: {request.method} {request.route}", "not_found")
     if request.header("Authorization") != f"Bearer {API_KEY}":
@@ -137,6 +165,12 @@ def _answer(request: RecordedRequest) -> Reply:
             headers={"Content-Type": "text/event-stream; charset=utf-8"},
         )
     return Reply(200, chat_completion(body), headers={"x-request-id": "req_stub"})
+
+
+def _embeddings(request: RecordedRequest) -> Reply:
+    if request.header("Authorization") != f"Bearer {API_KEY}":
+        return _error(401, "Incorrect API key provided.", "invalid_request_error")
+    return Reply(200, embeddings(request.json()))
 
 
 def openai_stub() -> FaultyServer:
