@@ -34,7 +34,8 @@ def retrieve(question: str, top_k: int = 2) -> list[str]:
 
 @trace(
     kind="llm",
-    metadata={"model": "local-echo-1", "temperature": 0.0},
+    # priced as gpt-4o-mini when the cost extra is installed: pip install 'respan-otel[cost]'
+    metadata={"model": "gpt-4o-mini", "temperature": 0.0},
     process_output="".join,  # record the streamed chunks as one text
 )
 def generate(question: str, context: list[str]) -> Iterator[str]:
@@ -47,7 +48,6 @@ def generate(question: str, context: list[str]) -> Iterator[str]:
         metrics={
             "prompt_tokens": len(question.split()) + sum(len(c.split()) for c in context),
             "completion_tokens": len(words),
-            "cost": 0.000002 * len(words),
         }
     )
 
@@ -82,12 +82,14 @@ QUESTIONS = [
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     columns = [("span", 14), ("type", 10), ("status", 6), ("input", 40), ("output", 36)]
-    print("  ".join(f"{name:<{width}}" for name, width in columns) + "  tokens  latency")
+    header = "  ".join(f"{name:<{width}}" for name, width in columns)
+    print(header + "  tokens  cost (USD)  latency")
     for row in rows:
         cells = [str(row[name])[:width] for name, width in columns]
+        cost = "-" if row["cost"] is None else f"{row['cost']:.7f}"
         print(
             "  ".join(f"{cell:<{width}}" for cell, (_, width) in zip(cells, columns, strict=True))
-            + f"  {row['tokens']:>6}  {row['latency']:>6.3f}s"
+            + f"  {row['tokens']:>6}  {cost:>10}  {row['latency']:>6.3f}s"
         )
 
 
@@ -143,6 +145,8 @@ def main() -> None:
                 if log.metadata.get("error_type") is None
                 else log.metadata.get("error_message", ""),
                 "tokens": int(log.metrics.get("total_tokens", 0)),
+                # the call's cost, and on the workflow row the run's total (cost extra)
+                "cost": log.metrics.get("cost"),
                 "latency": float(log.metrics.get("latency", 0.0)),
             }
             for log in logs
