@@ -14,6 +14,7 @@ from typing import Any
 import reading
 from common import SHAPES, paired_ratio, summary
 from peers import PEERS
+from report_mapping import mapping_table
 
 HERE = Path(__file__).resolve().parent
 NOTES = HERE / "notes.md"
@@ -486,6 +487,7 @@ def render(results: dict[str, Any]) -> str:
     body += memory_tables(results, targets)
     body += import_table(results, targets)
     body += reading.section(results["reading"]) if "reading" in results else []
+    body += mapping_table(results, targets, spread=spread, failed=failed, verdict=verdict)
     packages = ", ".join(f"{k} {v}" for k, v in info["packages"].items())
     mode = "quick (smoke run: small counts, not a measurement)" if results["quick"] else "full"
     head = [

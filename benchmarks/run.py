@@ -50,6 +50,7 @@ FULL: dict[str, Any] = {
     "tracing": {"calls": 1_000_000},
     "imports": {"repeats": 10},
     "reading": {"logs": 30_000, "baseline_pages": 5},
+    "mapping": {"own": 3_000, "runs": 500, "rounds": 15},
 }
 QUICK: dict[str, Any] = {
     "overhead": {"rounds": 3, "target_seconds": 0.01},
@@ -62,6 +63,7 @@ QUICK: dict[str, Any] = {
     "tracing": {"calls": 5_000},
     "imports": {"repeats": 2},
     "reading": {"logs": 1_000, "baseline_pages": 2},
+    "mapping": {"own": 200, "runs": 30, "rounds": 3},
 }
 
 
@@ -237,6 +239,8 @@ def main() -> int:
     results["delivery"] = worker("exporting.py", {"mode": "delivery", **settings["delivery"]})
     log("reading a dataset back")
     results["reading"] = worker("reading.py", settings["reading"])
+    log("mapping cost per span, before and after")
+    results["mapping"] = worker("mapping.py", settings["mapping"])
     log("import time")
     results["imports"] = import_times(**settings["imports"])
     results["speed_after_us"] = speed_probe()
