@@ -261,17 +261,24 @@ def test_a_mapping_error_is_counted_not_raised(exporter, tracer):
     assert batch.not_rows == {"mapping-error": 1}
 
 
-def test_a_framework_root_with_no_step_beneath_is_plumbing(exporter, tracer):
-    with chain(tracer, "SentenceSplitter.__call__", **{"input.value": "docs"}):
+def test_a_framework_root_of_reprs_with_no_step_beneath_is_no_row(exporter, tracer):
+    reprs = {
+        "input.value": json.dumps({"nodes": ["<Document(id_=doc-1)>"]}),
+        "output.value": json.dumps(["<TextNode(id_=3069)>", "<TextNode(id_=2559)>"]),
+    }
+    with chain(tracer, "SentenceSplitter.__call__", **reprs):
         leaf(tracer, "TokenTextSplitter.split_text", attributes={OI_KIND: "CHAIN"})
-    with chain(tracer, "RetrieverQueryEngine.query", **{"input.value": "q"}):
+    with chain(tracer, "one-step chain", **{"input.value": "q", "output.value": "a"}):
+        pass
+    with chain(tracer, "RetrieverQueryEngine.query", **reprs):
         leaf(tracer, "retrieve", attributes={OI_KIND: "RETRIEVER", "input.value": "q"})
     rows, batch = rows_of(exporter)
     assert sorted(row["metadata"]["span_name"] for row in rows) == [
         "RetrieverQueryEngine.query",
+        "one-step chain",
         "retrieve",
     ]
-    assert batch.not_rows == {"plumbing": 2}
+    assert batch.not_rows == {"plumbing": 1, "no-content": 1}
 
 
 def test_the_span_of_a_private_method_is_plumbing_its_public_caller_the_row(exporter, tracer):

@@ -13,9 +13,9 @@ what comes back; nothing else decides what a row is. Per span, in order:
    with LLM calls beneath it carries their tokens, cost and ``llm_calls``, through
    spans dropped as plumbing;
 4. choose: ``useful`` keeps roots, our own spans, LLM, tool, retriever, embedding,
-   agent, guardrail and evaluator steps, and drops the rest as ``"plumbing"`` (with
-   framework roots that have no step beneath them, and spans of private methods) and
-   empty steps as ``"no-content"``; ``all`` keeps every span with content; ``roots`` roots;
+   agent, guardrail and evaluator steps, and drops the rest as ``"plumbing"`` (spans of
+   private methods too) and empty steps (framework roots with only reprs and nothing
+   beneath them too) as ``"no-content"``; ``all`` keeps every span with content; ``roots`` roots;
 5. fill a root's missing input/output with the run's first user message
    and final answer; strip all content when capture is off; run ``before_send``.
 """
@@ -44,7 +44,7 @@ from respan_otel._export._mapping import (
     plain,
 )
 from respan_otel._export._totals import PendingTotals, Totals
-from respan_otel._export.conventions import genai, openinference, respan
+from respan_otel._export.conventions import frameworks, genai, openinference, respan
 from respan_otel._log import log_internal_error
 from respan_otel._redact import Redactor
 from respan_otel._settings import RowsMode, capture_settings
@@ -181,10 +181,12 @@ class RowBuilder:
         if duplicate:  # even a root: the call has its row already
             return "duplicate"
         if kind not in KEPT_KINDS:
-            # a framework root with no step beneath it (index building, a text splitter)
-            # is plumbing too; a run's root is kept
+            if not root:
+                return "plumbing"
             ran = below is not None and (below.steps or below.llm_calls or below.incomplete)
-            return None if root and ran else "plumbing"
+            # a framework root with nothing beneath it and only reprs for content (index
+            # building: a text splitter turning <Document ...> into <TextNode ...>)
+            return None if ran or not _only_reprs(body) else "no-content"
         if root:
             return None
         if _private(span.name):
@@ -229,6 +231,11 @@ class RowBuilder:
             scope,
             _sources.content_setting(scope),
         )
+
+
+def _only_reprs(body: dict[str, Any]) -> bool:
+    """Whether a row's input and output hold nothing but object reprs (or nothing)."""
+    return frameworks.only_reprs(body["input"]) and frameworks.only_reprs(body.get("output"))
 
 
 def _private(name: str) -> bool:

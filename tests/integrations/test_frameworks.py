@@ -84,9 +84,10 @@ SKIPPED: Final[dict[str, dict[str, int]]] = {
     "anthropic-openinference": {"duplicate": 2},
     # the inner "Agent workflow" and "turn" chains, and the empty agent spans
     "agents-openinference": {"plumbing": 4, "no-content": 3},
-    # index building (text splitters), private methods (_retrieve, _query...), the
-    # synthesizer's chains; OpenAI.predict around OpenAI.chat is the same call
-    "llamaindex-openinference": {"plumbing": 23, "duplicate": 2},
+    # private methods (_retrieve, _query...), the synthesizer's chains, the text splitter
+    # under index building; OpenAI.predict around OpenAI.chat is the same call; the
+    # index building's root (reprs of documents and nodes, nothing beneath) is no content
+    "llamaindex-openinference": {"plumbing": 22, "no-content": 1, "duplicate": 2},
 }
 CONTEXT_IN: Final = {"llamaindex-openinference": "user"}
 """Where the retrieved context sits in the LLM call's messages (default: the system one)."""

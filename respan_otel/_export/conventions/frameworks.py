@@ -8,6 +8,7 @@ Anthropic's content blocks) recorded as an LLM span's output.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -29,6 +30,8 @@ _MESSAGE_TYPES: Final[Mapping[str, str]] = {
     "ChatMessage": "user",
 }
 _SINGLE_KEYS: Final = frozenset({"input", "output", "query", "query_str", "question"})
+_REPR: Final = re.compile(r"<[A-Za-z_][\w.]*[( ].*>", re.DOTALL)
+"""An object's repr as frameworks print it: ``<TextNode(id_=...)>``, ``<object at 0x...>``."""
 MAX_ITEMS: Final = 1000
 """Lists longer than this are not searched for blobs (a bound on the work per span)."""
 
@@ -124,6 +127,21 @@ def _generations(generations: Any, depth: int) -> Any:
         elif isinstance(generation, Mapping) and "text" in generation:
             out.append(message("assistant", generation["text"]))
     return out[0] if len(out) == 1 else out
+
+
+def only_reprs(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` holds no data but object reprs (empty values count as none)."""
+    if value is None or value == "":
+        return True
+    if isinstance(value, str):
+        return _REPR.fullmatch(value) is not None
+    if depth > 3:
+        return False
+    if isinstance(value, list) and len(value) <= MAX_ITEMS:
+        return all(only_reprs(item, depth + 1) for item in value)
+    if isinstance(value, Mapping) and len(value) <= MAX_ITEMS:
+        return all(only_reprs(item, depth + 1) for item in value.values())
+    return False
 
 
 def documents(value: Any) -> Any:
