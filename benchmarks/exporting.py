@@ -174,7 +174,9 @@ def paced(args: dict[str, Any]) -> dict[str, Any]:
     exporter = handle.exporter
     assert exporter is not None
     if window != 60.0:  # shortened windows (quick mode): the pacer keeps a margin too
-        exporter._pacer = RequestPacer(limit, window=window + max(0.05, 0.25 * window / 60))
+        pacer = RequestPacer(limit, window=window + max(0.05, 0.25 * window / 60))
+        assert exporter.delivery is not None
+        exporter.delivery.pacer = exporter.delivery.resolver.pacer = pacer
     rate = 1.2 * ceiling
     duration = 2 * window + args["tail"]
     samples: list[tuple[float, int]] = []

@@ -44,7 +44,8 @@ WARMUP = 1_000
 
 def _queue_length(handle: respan_otel.Respan) -> int:
     assert handle.processor is not None
-    return len(handle.processor.batch._batch_processor._queue)
+    assert handle.exporter is not None
+    return handle.processor.queued + handle.exporter.held()
 
 
 def _settle(handle: respan_otel.Respan, quiet_seconds: float, limit_seconds: float) -> float:
@@ -74,7 +75,7 @@ def _produce(handle: respan_otel.Respan, count: int, samples: int) -> list[dict[
 
 def outage(args: dict[str, Any]) -> dict[str, Any]:
     db = tempfile.mkdtemp(prefix="respan-bench-db-")
-    spool_dir = tempfile.mkdtemp(prefix="respan-bench-spool-") if args["spool"] else None
+    spool_dir = tempfile.mkdtemp(prefix="respan-bench-spool-") if args["spool"] else "off"
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -103,7 +104,7 @@ def outage(args: dict[str, Any]) -> dict[str, Any]:
         "settle_seconds": produced_seconds,
         "stats_down": after,
     }
-    if spool_dir is not None:
+    if args["spool"]:
         backend = servers.start(
             "local", port=port, db=str(Path(db) / "bench.db"), dataset_id=dataset_id
         )
@@ -143,7 +144,8 @@ def steady(args: dict[str, Any]) -> dict[str, Any]:
     seconds = time.monotonic() - started
     stats = handle.stats
     assert handle.exporter is not None
-    pacer_entries = len(handle.exporter._pacer._sent)  # pacing is off: it needs none
+    assert handle.exporter.delivery is not None
+    pacer_entries = len(handle.exporter.delivery.pacer._sent)  # pacing is off: it needs none
     backend.stop()
     return {
         "calls": args["calls"],

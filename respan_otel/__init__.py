@@ -22,6 +22,7 @@ from respan_otel._version import __version__
 
 if TYPE_CHECKING:  # imported on first use below; type checkers and IDEs see them here
     from respan_otel._export._exporter import ExportStats, RespanDatasetExporter
+    from respan_otel._export._processor import DatasetSpanProcessor
     from respan_otel._setup import Respan, configure, flush, flush_after, shutdown
     from respan_otel._tracing._processor import PropagationSpanProcessor
     from respan_otel.client._client import RespanClient
@@ -43,6 +44,7 @@ if TYPE_CHECKING:  # imported on first use below; type checkers and IDEs see the
 _LAZY: Final = {
     "ExportStats": "respan_otel._export._exporter",
     "RespanDatasetExporter": "respan_otel._export._exporter",
+    "DatasetSpanProcessor": "respan_otel._export._processor",
     "Respan": "respan_otel._setup",
     "configure": "respan_otel._setup",
     "flush": "respan_otel._setup",
@@ -87,6 +89,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "ContextThreadPoolExecutor",
+    "DatasetSpanProcessor",
     "ExportStats",
     "Kind",
     "NotFoundError",

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import math
 import os
+import sys
+import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final, Literal
 
 from respan_otel._log import logger
@@ -47,7 +50,9 @@ ENV_MAX_REQUEST_BYTES: Final = "RESPAN_MAX_REQUEST_BYTES"
 """Cap on one bulk request body, in bytes; larger batches are split. Default 8388608."""
 
 ENV_REQUESTS_PER_MINUTE: Final = "RESPAN_REQUESTS_PER_MINUTE"
-"""Client-side pacing of bulk requests per process; 0 turns pacing off. Default 30."""
+"""Client-side pacing of requests per process (fractions allowed; 0 turns it off). It
+adapts down when the server's 429s say the budget is shared. Default 30, or 0 when the
+base URL is loopback (the local server has no limit unless asked)."""
 
 ENV_EXPORT_TIMEOUT_SECONDS: Final = "RESPAN_EXPORT_TIMEOUT_SECONDS"
 """Deadline for one export call, waits and retries included. Default 30."""
@@ -56,7 +61,11 @@ ENV_REQUEST_TIMEOUT_SECONDS: Final = "RESPAN_REQUEST_TIMEOUT_SECONDS"
 """Timeout of one HTTP request (never beyond the export deadline). Default 15."""
 
 ENV_SPOOL_DIR: Final = "RESPAN_SPOOL_DIR"
-"""Directory where undeliverable logs are kept and replayed from. Default: no spool."""
+"""Directory where logs not delivered yet are kept and replayed from; ``off`` turns the
+spool off. Default: the per-user cache (``$XDG_CACHE_HOME/respan-otel/spool``,
+``~/.cache/...``, ``~/Library/Caches/...`` on macOS, ``%LOCALAPPDATA%`` on Windows),
+else a per-user directory under the system's temporary directory when that is not
+writable (serverless)."""
 
 ENV_SPOOL_MAX_BYTES: Final = "RESPAN_SPOOL_MAX_BYTES"
 """Cap on the spool directory's size; beyond it logs are dropped and counted. Default 1 GiB."""
@@ -99,7 +108,9 @@ DEFAULT_REDACT_KEYS: Final = (
 DEFAULT_BASE_URL: Final = "https://api.respan.ai"
 MAX_BATCH_SIZE: Final = 500
 DEFAULT_MAX_REQUEST_BYTES: Final = 8 * 1024 * 1024
-DEFAULT_REQUESTS_PER_MINUTE: Final = 30
+DEFAULT_REQUESTS_PER_MINUTE: Final = 30.0
+SPOOL_OFF: Final = frozenset({"off", "none", "false", "0", "no"})
+"""Values of ``RESPAN_SPOOL_DIR`` (or ``spool_dir=``) that turn the spool off."""
 DEFAULT_EXPORT_TIMEOUT_SECONDS: Final = 30.0
 DEFAULT_REQUEST_TIMEOUT_SECONDS: Final = 15.0
 DEFAULT_SPOOL_MAX_BYTES: Final = 1024 * 1024 * 1024
@@ -247,6 +258,44 @@ def _seconds(name: str, value: str) -> float:
     return parse_float(name, value, minimum=0)
 
 
+def _rate(name: str, value: str) -> float:
+    if value.strip() in ("0", "0.0"):
+        return 0.0
+    return parse_float(name, value, minimum=0)
+
+
+def default_spool_dir(environ: Mapping[str, str] = os.environ) -> str:
+    """The per-user cache location of the spool on this platform."""
+    home = Path.home()
+    if sys.platform == "win32":
+        base = Path(environ.get("LOCALAPPDATA") or home / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = home / "Library" / "Caches"
+    else:
+        base = Path(environ.get("XDG_CACHE_HOME") or home / ".cache")
+    return str(base / "respan-otel" / "spool")
+
+
+def fallback_spool_dir() -> str:
+    """Where the default spool goes when the cache is not writable (serverless)."""
+    user = getattr(os, "getuid", lambda: "user")()
+    return str(Path(tempfile.gettempdir()) / f"respan-otel-{user}" / "spool")
+
+
+def _is_loopback(url: object) -> bool:
+    if not isinstance(url, str):
+        return False
+    from urllib.parse import urlsplit
+
+    from respan_otel.client._transport import is_loopback_host
+
+    try:
+        host = urlsplit(url.strip()).hostname
+    except ValueError:
+        return False
+    return bool(host) and is_loopback_host(host or "")
+
+
 @dataclass(frozen=True, slots=True)
 class ExporterSettings:
     """How the dataset exporter delivers: arguments first, then ``RESPAN_*``, then defaults.
@@ -260,14 +309,17 @@ class ExporterSettings:
     dataset_id: str | None
     batch_size: int
     max_request_bytes: int
-    requests_per_minute: int
+    requests_per_minute: float
     export_timeout: float
     request_timeout: float
     spool_dir: str | None
+    """``None``: no spool."""
     spool_max_bytes: int
     only_root_spans: bool
     rows: RowsMode
     redact_keys: tuple[str, ...]
+    spool_is_default: bool = False
+    """The spool is at its default place, so a fallback is allowed when unwritable."""
 
     def __repr__(self) -> str:
         key = "set" if self.api_key else "missing"
@@ -286,7 +338,7 @@ class ExporterSettings:
         dataset_id: str | None = None,
         batch_size: int | None = None,
         max_request_bytes: int | None = None,
-        requests_per_minute: int | None = None,
+        requests_per_minute: float | None = None,
         export_timeout: float | None = None,
         request_timeout: float | None = None,
         spool_dir: str | os.PathLike[str] | None = None,
@@ -316,7 +368,7 @@ class ExporterSettings:
         dataset = _env_or(environ, ENV_DATASET_ID, dataset_id, _text)
         size = _env_or(environ, ENV_BATCH_SIZE, batch_size, _at_least(1))
         request_bytes = _env_or(environ, ENV_MAX_REQUEST_BYTES, max_request_bytes, _at_least(1024))
-        rpm = _env_or(environ, ENV_REQUESTS_PER_MINUTE, requests_per_minute, _at_least(0))
+        rpm = _env_or(environ, ENV_REQUESTS_PER_MINUTE, requests_per_minute, _rate)
         deadline = _env_or(environ, ENV_EXPORT_TIMEOUT_SECONDS, export_timeout, _seconds)
         per_request = _env_or(environ, ENV_REQUEST_TIMEOUT_SECONDS, request_timeout, _seconds)
         spool = _env_or(environ, ENV_SPOOL_DIR, spool_dir, _text)
@@ -343,6 +395,17 @@ class ExporterSettings:
             raise TypeError("base_url must be a str")
         if dataset is not None and (not isinstance(dataset, str) or not dataset):
             raise TypeError("dataset_id must be a non-empty str")
+        if rpm is None:
+            rpm = 0.0 if _is_loopback(url) else DEFAULT_REQUESTS_PER_MINUTE
+        if isinstance(rpm, bool) or not isinstance(rpm, (int, float)):
+            raise TypeError(f"requests_per_minute must be a number, got {type(rpm).__name__}")
+        if not rpm >= 0 or not math.isfinite(rpm):
+            raise ValueError(f"requests_per_minute={rpm} must be >= 0 (and finite)")
+        spool_default = spool is None
+        if spool is None:
+            spool = default_spool_dir(environ)
+        elif str(os.fspath(spool)).strip().lower() in SPOOL_OFF:  # type: ignore[call-overload]
+            spool = None
         return cls(
             api_key=key or None,
             base_url=url,
@@ -353,9 +416,7 @@ class ExporterSettings:
                 DEFAULT_MAX_REQUEST_BYTES if request_bytes is None else request_bytes,
                 1024,
             ),
-            requests_per_minute=number(
-                "requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE if rpm is None else rpm, 0
-            ),
+            requests_per_minute=float(rpm),
             export_timeout=seconds(
                 "export_timeout", DEFAULT_EXPORT_TIMEOUT_SECONDS if deadline is None else deadline
             ),
@@ -372,4 +433,5 @@ class ExporterSettings:
             only_root_spans=mode == "roots",
             rows=mode,  # type: ignore[arg-type]  # checked against ROWS_MODES above
             redact_keys=keys,
+            spool_is_default=spool_default,
         )

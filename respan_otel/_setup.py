@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import collections
 import functools
 import hashlib
 import inspect
 import math
 import os
 import threading
-import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Final, ParamSpec, TypeVar
@@ -25,14 +23,15 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 from respan_otel._export._exporter import RespanDatasetExporter
-from respan_otel._export._mapping import BeforeSend, has_dataset_content
-from respan_otel._log import log_internal_error, logger
+from respan_otel._export._mapping import BeforeSend
+from respan_otel._export._processor import DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, DatasetSpanProcessor
+from respan_otel._log import logger
 from respan_otel._settings import (
     CaptureSettings,
+    RowsMode,
     check_redact_keys,
     parse_float,
     sdk_disabled,
@@ -46,16 +45,6 @@ R = TypeVar("R")
 
 ENV_SHUTDOWN_TIMEOUT_SECONDS: Final = "RESPAN_SHUTDOWN_TIMEOUT_SECONDS"
 """Bound on the flush at exit and on ``shutdown()``. Default 15."""
-
-DEFAULT_SHUTDOWN_TIMEOUT_SECONDS: Final = 15.0
-
-BATCH_SIZE: Final = 500
-"""Spans per export call: one full bulk request."""
-SCHEDULE_DELAY_MILLIS: Final = 2_000
-"""How long a span may wait for company before its batch is sent."""
-MAX_QUEUE_SIZE: Final = 20_000
-"""Spans buffered in memory: 80 s of the API's 250 logs/s ceiling, about 100 MB at most
-for typical 5 KB spans. Beyond it the SDK drops the oldest and logs it."""
 
 
 class EntropyIdGenerator(IdGenerator):
@@ -74,109 +63,25 @@ class EntropyIdGenerator(IdGenerator):
                 return value
 
 
-class DatasetSpanProcessor(SpanProcessor):
-    """Passes only spans with dataset content to a ``BatchSpanProcessor``, and bounds its
-    flush and shutdown: the exporter gets a deadline, and what it cannot send by then is
-    spooled (or counted)."""
+class _ProcessorSlot(SpanProcessor):
+    """The one processor ``configure()`` adds to a provider, forwarding to the current
+    :class:`DatasetSpanProcessor`: a provider cannot remove a processor, so a
+    ``configure()`` after ``shutdown()`` swaps the target instead of adding another."""
 
-    def __init__(
-        self,
-        exporter: RespanDatasetExporter,
-        *,
-        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
-    ) -> None:
-        self.exporter = exporter
-        self.shutdown_timeout = shutdown_timeout
-        self.batch = BatchSpanProcessor(
-            exporter,
-            max_queue_size=MAX_QUEUE_SIZE,
-            schedule_delay_millis=SCHEDULE_DELAY_MILLIS,
-            max_export_batch_size=BATCH_SIZE,
-        )
-        self._shut = False
-        self._warned_late = False
-        self._warned_full = False
-        inner = getattr(self.batch, "_batch_processor", None)
-        queue = getattr(inner, "_queue", None)
-        # the SDK's own queue, read only to count what it drops (None if it changes shape)
-        self._queue: collections.deque[Any] | None = (
-            queue if isinstance(queue, collections.deque) else None
-        )
+    def __init__(self) -> None:
+        self.target: DatasetSpanProcessor | None = None
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         return None
 
     def on_end(self, span: ReadableSpan) -> None:
-        try:
-            # roots mode still passes child spans on: their tokens make the root's totals
-            if not has_dataset_content(span):
-                self.exporter.stats.add(skipped_spans=1)
-                return
-            if self._shut:
-                self.exporter.stats.add(dropped=1)
-                if not self._warned_late:
-                    self._warned_late = True
-                    logger.warning(
-                        "respan_otel: a span ended after shutdown(); it is not exported "
-                        "(counted as dropped)"
-                    )
-                return
-            queue = self._queue
-            if queue is not None and queue.maxlen is not None and len(queue) >= queue.maxlen:
-                # the SDK would evict the oldest span with only a log line: count it
-                self.exporter.stats.add(dropped=1)
-                if not self._warned_full:
-                    self._warned_full = True
-                    logger.warning(
-                        "respan_otel: the export queue is full (%d spans); the oldest are "
-                        "dropped and counted",
-                        queue.maxlen,
-                    )
-        except Exception as exc:
-            log_internal_error("DatasetSpanProcessor.on_end", exc)
-        self.batch.on_end(span)
+        target = self.target
+        if target is not None:
+            target.on_end(span)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Export everything finished so far, within ``timeout_millis``.
-
-        True only if it all went out: nothing newly failed, dropped or spooled, and the
-        spool (if any) is empty afterwards.
-        """
-        if self._shut:
-            return True
-        exporter = self.exporter
-        before = exporter.stats.snapshot()
-        started = time.monotonic()
-        with exporter.bounded(timeout_millis / 1000):
-            self.batch.force_flush(timeout_millis)
-            left = max(0, int(timeout_millis - (time.monotonic() - started) * 1000))
-            spool_empty = exporter.force_flush(left)
-        after = exporter.stats.snapshot()
-        return spool_empty and all(after[k] == before[k] for k in ("failed", "dropped", "spooled"))
-
-    def shutdown(self) -> None:
-        """Export what is queued within the shutdown bound, then stop.
-
-        No thread is started here: this runs at interpreter exit, where some Python
-        versions refuse new threads. The bound reaches the exporter as a deadline.
-        """
-        if self._shut:
-            return
-        self._shut = True
-        self.exporter.limit_to(self.shutdown_timeout)
-        inner = getattr(self.batch, "_batch_processor", None)
-        if inner is not None and hasattr(inner, "shutdown"):
-            inner.shutdown(timeout_millis=int(self.shutdown_timeout * 1000))
-        else:
-            self.batch.shutdown()  # type: ignore[no-untyped-call]
-        left = len(self._queue) if self._queue is not None else 0
-        if left:
-            self.exporter.stats.add(dropped=left)
-            logger.warning(
-                "respan_otel: %d spans were still queued when the shutdown bound passed; "
-                "counted as dropped",
-                left,
-            )
+        target = self.target
+        return target.force_flush(timeout_millis) if target is not None else True
 
 
 class Respan:
@@ -230,7 +135,6 @@ EXPORTER_OPTIONS: Final = frozenset(
         "export_timeout",
         "request_timeout",
         "spool_max_bytes",
-        "rows",
         "allow_insecure_http",
     }
 )
@@ -238,6 +142,7 @@ EXPORTER_OPTIONS: Final = frozenset(
 
 _handles: weakref.WeakKeyDictionary[TracerProvider, Respan] = weakref.WeakKeyDictionary()
 _propagating: weakref.WeakKeyDictionary[TracerProvider, bool] = weakref.WeakKeyDictionary()
+_slots: weakref.WeakKeyDictionary[TracerProvider, _ProcessorSlot] = weakref.WeakKeyDictionary()
 _latest: Respan | None = None
 _configure_lock = threading.Lock()
 
@@ -254,7 +159,8 @@ def configure(
     before_send: BeforeSend | None = None,
     spool_dir: str | os.PathLike[str] | None = None,
     only_root_spans: bool | None = None,
-    requests_per_minute: int | None = None,
+    rows: RowsMode | None = None,
+    requests_per_minute: float | None = None,
     shutdown_timeout: float | None = None,
     **exporter_options: Any,
 ) -> Respan:
@@ -284,6 +190,7 @@ def configure(
             "redact_keys": tuple(redact_keys) if redact_keys is not None else None,
             "spool_dir": os.fspath(spool_dir) if spool_dir is not None else None,
             "only_root_spans": only_root_spans,
+            "rows": rows,
             "requests_per_minute": requests_per_minute,
             "shutdown_timeout": shutdown_timeout,
             "before_send": before_send,
@@ -327,6 +234,7 @@ def configure(
             dataset_id=dataset_id,
             spool_dir=spool_dir,
             only_root_spans=only_root_spans,
+            rows=rows,
             requests_per_minute=requests_per_minute,
             before_send=before_send,
             redact_keys=redact_keys,
@@ -351,7 +259,11 @@ def configure(
             provider.add_span_processor(PropagationSpanProcessor())
             _propagating[provider] = True
         if processor is not None:
-            provider.add_span_processor(processor)
+            slot = _slots.get(provider)
+            if slot is None:
+                slot = _slots[provider] = _ProcessorSlot()
+                provider.add_span_processor(slot)
+            slot.target = processor
         handle = Respan(provider, exporter if processor else None, processor, options)
         _handles[provider] = handle
         _latest = handle

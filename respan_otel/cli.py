@@ -129,6 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="answer 429 beyond N requests a minute, like Respan's limits (default: off)",
     )
+    serve.add_argument(
+        "--org-rate-limit-per-minute",
+        type=int,
+        default=None,
+        metavar="N",
+        help="one budget of N requests a minute shared by every caller and key, as Respan "
+        "limits an organization (default: off)",
+    )
     serve.set_defaults(func=_serve)
     _add_gateway(commands)
 
@@ -161,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_reading_commands(commands, dataset_commands, leaf, _client)
     _add_experiment_commands(commands, leaf)
     _add_api_commands(commands, dataset_commands, leaf)
+    _add_spool_commands(commands, leaf)
     return parser
 
 
@@ -202,12 +211,15 @@ def _fail(args: argparse.Namespace, message: str, code: int) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from respan_otel.local import serve
 
+    org = args.org_rate_limit_per_minute
+    org_limit = {} if org is None else {"org_rate_limit_per_minute": org}
     serve(
         host=args.host,
         port=args.port,
         db=args.db,
         api_key=args.api_key,
         rate_limit_per_minute=args.rate_limit_per_minute,
+        **org_limit,
     )
     return EXIT_OK
 
@@ -782,6 +794,94 @@ def _experiments_summary(args: argparse.Namespace) -> int:
             args.experiment_id, filters=_json_arg(args.filters, "--filters", dict)
         )
     return _print_summary(args, summary)
+
+
+# --- spool: look at and drain the disk spool of undelivered logs ---------------------------
+
+
+def _add_spool_commands(commands: Any, leaf: list[argparse.ArgumentParser]) -> None:
+    spool = commands.add_parser("spool", help="show and send the logs waiting in the spool")
+    actions = spool.add_subparsers(dest="action", metavar="ACTION", required=True)
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument(
+        "--dir", default=None, help="spool directory (default: $RESPAN_SPOOL_DIR or the cache)"
+    )
+    status = actions.add_parser(
+        "status",
+        parents=[*leaf, where],
+        help="count the logs waiting, per dataset, and those set aside",
+        description="Count the logs waiting in the spool, per dataset, and the dead-lettered.",
+    )
+    status.set_defaults(func=_spool_status)
+    flush = actions.add_parser(
+        "flush",
+        parents=[*leaf, where],
+        help="send the waiting logs now",
+        description="Send the logs waiting in the spool now (exit 1 if some are left).",
+    )
+    flush.add_argument(
+        "--requeue-dead",
+        action="store_true",
+        help="first move dead-lettered logs back (after fixing what refused them)",
+    )
+    flush.add_argument(
+        "--seconds", type=float, default=60.0, help="how long to keep sending (default: 60)"
+    )
+    flush.set_defaults(func=_spool_flush)
+
+
+def _spool_at(args: argparse.Namespace) -> Any:
+    from respan_otel._export._spool import Spool
+    from respan_otel._settings import ExporterSettings
+
+    settings = ExporterSettings.resolve(spool_dir=args.dir)
+    if settings.spool_dir is None:
+        raise _UsageError("the spool is off (RESPAN_SPOOL_DIR=off); pass --dir")
+    return Spool(settings.spool_dir, max_bytes=settings.spool_max_bytes)
+
+
+def _spool_status(args: argparse.Namespace) -> int:
+    status = _spool_at(args).status()
+    if args.json:
+        _print_json(status)
+        return EXIT_OK
+    rows = [[name, c["files"], c["logs"]] for name, c in sorted(status["datasets"].items())]
+    rows.append(["(dead-lettered)", status["dead"]["files"], status["dead"]["logs"]])
+    print(f"spool {status['directory']} ({status['bytes']} bytes)")
+    _print_table(["DATASET", "FILES", "LOGS"], rows)
+    return EXIT_OK
+
+
+def _spool_flush(args: argparse.Namespace) -> int:
+    import time
+
+    from respan_otel._export._exporter import RespanDatasetExporter
+
+    spool = _spool_at(args)
+    if args.requeue_dead:
+        print(f"{spool.requeue_dead()} dead-lettered batches moved back")
+    exporter = RespanDatasetExporter(
+        api_key=getattr(args, "api_key", None),
+        base_url=getattr(args, "base_url", None),
+        spool_dir=spool.directory,
+        allow_insecure_http=bool(getattr(args, "allow_insecure_http", False)),
+    )
+    if not exporter.sending:
+        raise _UsageError(f"no API key: pass --api-key or set {ENV_API_KEY}")
+    spool.wake()  # batches waiting after a failed try go now
+    deadline = time.monotonic() + args.seconds
+    while time.monotonic() < deadline and not exporter.force_flush(5_000):
+        time.sleep(0.2)
+    exporter.shutdown(timeout_millis=0)
+    counts = exporter.stats.snapshot()
+    left = spool.status()
+    waiting = sum(c["logs"] for c in left["datasets"].values())
+    summary = {"sent": counts["exported"], "refused": counts["failed"], "waiting": waiting}
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"sent {summary['sent']}, refused {summary['refused']}, still waiting {waiting}")
+    return EXIT_OK if waiting == 0 else EXIT_API_ERROR
 
 
 if __name__ == "__main__":

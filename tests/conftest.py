@@ -8,7 +8,10 @@ a span current, which is how context leaks show up.
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry import trace
@@ -21,6 +24,13 @@ from respan_otel._settings import set_capture_settings
 from respan_otel._tracing._handle import reset_tracer_cache
 from respan_otel.testing import router_for
 
+# The spool is on by default, in the per-user cache: no test may write there. Every test
+# gets a spool directory of its own (and tests of the default place set XDG_CACHE_HOME).
+_SPOOL_ROOT = Path(tempfile.mkdtemp(prefix="respan-otel-test-spool-"))
+os.environ["RESPAN_SPOOL_DIR"] = str(_SPOOL_ROOT / "session")
+# child processes that drop RESPAN_* variables land under here, not in ~/.cache
+os.environ["XDG_CACHE_HOME"] = str(_SPOOL_ROOT / "xdg-cache")
+
 _EXPORTER = InMemorySpanExporter()
 _PROVIDER = TracerProvider()
 _PROVIDER.add_span_processor(PropagationSpanProcessor())
@@ -30,8 +40,10 @@ _ROUTER = router_for(_PROVIDER)
 
 
 @pytest.fixture(autouse=True)
-def _isolation() -> Iterator[None]:
-    """Fresh exporter and settings per test; no span may stay current afterwards."""
+def _isolation(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Fresh exporter, settings and spool directory per test; no span may stay current
+    afterwards."""
+    monkeypatch.setenv("RESPAN_SPOOL_DIR", str(tmp_path / "spool"))
     _EXPORTER.clear()
     set_capture_settings(None)
     reset_tracer_cache()

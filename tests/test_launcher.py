@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,6 +38,7 @@ def launch(server: LocalRespan, dataset_id: str, **env: str) -> subprocess.Compl
         RESPAN_BASE_URL=server.base_url,
         RESPAN_DATASET_ID=dataset_id,
         OTEL_SERVICE_NAME="launched-app",
+        RESPAN_SPOOL_DIR=tempfile.mkdtemp(prefix="respan-otel-launch-spool-"),
         **env,
     )
     assert LAUNCHER.exists() or shutil.which("opentelemetry-instrument")

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ def backend() -> Iterator[tuple[LocalRespan, RespanClient, dict[str, str]]]:
             RESPAN_API_KEY=server.api_key,
             RESPAN_BASE_URL=server.base_url,
             RESPAN_DATASET_ID=dataset.id,
+            RESPAN_SPOOL_DIR=tempfile.mkdtemp(prefix="respan-otel-recipe-spool-"),
             PYTHONPATH=str(ROOT),
         )
         yield server, client, env | {"DATASET": dataset.id}

@@ -207,7 +207,8 @@ from respan_otel._export._pacer import RequestPacer
 handle = respan_otel.configure(batch_size=50)
 exporter = respan_otel._setup._latest.exporter
 limit = exporter.settings.requests_per_minute
-exporter._pacer = RequestPacer(limit, window={window})  # the pacer adds its margin
+pacer = RequestPacer(limit, window={window})  # the pacer adds its margin
+exporter.delivery.pacer = exporter.delivery.resolver.pacer = pacer
 logging.getLogger("respan_otel").setLevel(logging.DEBUG)  # every reply's status
 
 

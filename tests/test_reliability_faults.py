@@ -36,10 +36,9 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-import respan_otel._export._exporter as exporter_module
-import respan_otel._setup as configure_module
-from respan_otel import RespanClient, RespanDatasetExporter, span, trace
-from respan_otel._setup import DatasetSpanProcessor
+import respan_otel._export._delivery as delivery_module
+import respan_otel._export._processor as processor_module
+from respan_otel import DatasetSpanProcessor, RespanClient, RespanDatasetExporter, span, trace
 from respan_otel.local import LocalRespan
 from tests.faulty_server import FaultyServer, RecordedRequest, Reply, json_reply
 
@@ -92,12 +91,13 @@ def span_ids_in(body: bytes) -> list[str]:
 
 
 def spooled_ids(directory: Path | None) -> list[str]:
-    """Span ids of the logs at rest in the spool directory."""
+    """Span ids of the logs at rest in the spool directory, waiting to be sent (not the
+    dead-lettered ones, which are counted as failed)."""
     if directory is None or not directory.is_dir():
         return []
     found: list[str] = []
-    for path in sorted(directory.iterdir()):
-        if path.name.startswith(".tmp-") or path.name.endswith(".broken"):
+    for path in sorted(directory.rglob("*.jsonl")):
+        if path.name.startswith(".tmp-") or path.parent.name == "dead":
             continue
         lines = [line for line in path.read_bytes().splitlines() if line]
         found.extend(json.loads(line)["metadata"]["span_id"] for line in lines[1:])
@@ -240,12 +240,14 @@ def reconcile(
 @pytest.fixture(autouse=True)
 def _fast_backoff(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """Retry waits of about 0.05 s, and the exporter's log lines captured."""
-    monkeypatch.setattr(exporter_module, "_BACKOFF_BASE", 0.05)
+    monkeypatch.setattr(delivery_module, "BACKOFF_BASE", 0.05)
     caplog.set_level(logging.INFO, logger=LOGGER)
 
 
 def make_exporter(url: str, **options: Any) -> RespanDatasetExporter:
     options.setdefault("requests_per_minute", 0)
+    if options.get("spool_dir") is None:
+        options["spool_dir"] = "off"  # the spool is on by default; these tests say when
     options.setdefault("dataset_id", DATASET)
     return RespanDatasetExporter(api_key=KEY, base_url=url, **options)
 
@@ -359,8 +361,8 @@ PERMANENT = [
         True,
         id="429-asking-for-longer-than-the-deadline",
     ),
-    pytest.param(fault(json_reply(401, detail="Invalid API key")), True, id="401-every-time"),
-    pytest.param(fault(json_reply(403, detail="Forbidden")), True, id="403-every-time"),
+    pytest.param(fault(json_reply(401, detail="Invalid API key")), False, id="401-every-time"),
+    pytest.param(fault(json_reply(403, detail="Forbidden")), False, id="403-every-time"),
     pytest.param(fault(json_reply(422, detail="Validation error")), False, id="422-every-time"),
     pytest.param(fault(json_reply(413, detail="Too large")), False, id="413-every-time"),
 ]
@@ -371,9 +373,10 @@ PERMANENT = [
 def test_every_span_is_accounted_for_under_a_lasting_fault(
     route_spans, caplog, tmp_path, action: Action, keepable: bool, with_spool: bool
 ):
-    """Undeliverable logs are spooled when a spool is set and the fault may pass (the
-    network, the server, the key); logs the server refused as invalid are counted as
-    failed and never kept. With no spool everything undelivered is counted."""
+    """Logs not delivered by the deadline are spooled when a spool is set and the fault
+    may pass (the network, the server, a 429); logs refused for good (401, 403, 413,
+    422) are counted as failed and set aside in ``dead/`` (never replayed by themselves).
+    With no spool, what is still held at shutdown is counted."""
     spool = tmp_path / "spool" if with_spool else None
     backend = Backend(then=action)
     recorder = Recorder()
@@ -388,6 +391,8 @@ def test_every_span_is_accounted_for_under_a_lasting_fault(
         result = exporter.export(spans)
         elapsed = time.monotonic() - started
         produced = hex_ids(spans)
+        if not with_spool:
+            exporter.shutdown()  # held logs have nowhere to go: counted now
         ledger = reconcile(
             produced, backend.stored, spooled_ids(spool), exporter.stats.snapshot(), caplog.records
         )
@@ -398,24 +403,26 @@ def test_every_span_is_accounted_for_under_a_lasting_fault(
         assert ledger.counted == (0 if kept else N)
         assert ledger.stored == set()
 
-        if kept:  # the fault passes: the spool is replayed and everything arrives once
+        exporter.shutdown()
+        if kept:  # the fault passes: the next process replays the spool, each log once
             backend.then = ok
-            assert exporter.force_flush(5_000)
+            replayer = make_exporter(server.url, spool_dir=spool)
+            assert replayer.force_flush(5_000)
             ledger = reconcile(
                 produced,
                 backend.stored,
                 spooled_ids(spool),
-                exporter.stats.snapshot(),
+                replayer.stats.snapshot(),
                 caplog.records,
             )
             assert ledger.stored == produced
-        exporter.shutdown()
+            replayer.shutdown()
 
 
 # --- the spool itself failing -------------------------------------------------------------
 
 
-def test_an_unwritable_spool_counts_the_logs_as_dropped(route_spans, caplog, tmp_path):
+def test_an_unwritable_spool_counts_the_logs_at_exit(route_spans, caplog, tmp_path):
     not_a_directory = tmp_path / "spool"
     not_a_directory.write_text("a file where the spool directory should be")
     backend = Backend(then=fault(json_reply(503, detail="down")))
@@ -426,11 +433,32 @@ def test_an_unwritable_spool_counts_the_logs_as_dropped(route_spans, caplog, tmp
         produce(N)
         spans = recorder.take()
         assert isinstance(exporter.export(spans), SpanExportResult)
+        exporter.shutdown()
     ledger = reconcile(
         hex_ids(spans), backend.stored, [], exporter.stats.snapshot(), caplog.records
     )
     assert ledger.counted == N
-    assert exporter.stats.snapshot()["dropped"] == N
+    assert exporter.stats.snapshot()["failed"] == N
+    assert any("spool directory" in r.getMessage() for r in caplog.records)
+
+
+def test_an_unwritable_spool_never_stops_sending(route_spans, caplog, tmp_path):
+    """Observed: a read-only spool dropped every new log although the backend was
+    healthy. Logs that can be sent never touch the spool."""
+    not_a_directory = tmp_path / "spool"
+    not_a_directory.write_text("a file where the spool directory should be")
+    backend = Backend()
+    recorder = Recorder()
+    route_spans(recorder)
+    with serving(backend) as server:
+        exporter = make_exporter(server.url, export_timeout=2, spool_dir=not_a_directory)
+        for _ in range(3):
+            produce(N)
+            assert exporter.export(recorder_spans := recorder.take()).name == "SUCCESS"
+            assert len(recorder_spans) == N
+        exporter.shutdown()
+    stats = exporter.stats.snapshot()
+    assert (stats["exported"], stats["failed"], stats["dropped"]) == (3 * N, 0, 0)
 
 
 def test_a_full_spool_counts_what_does_not_fit(route_spans, caplog, tmp_path):
@@ -441,54 +469,64 @@ def test_a_full_spool_counts_what_does_not_fit(route_spans, caplog, tmp_path):
     produced: set[str] = set()
     with serving(backend) as server:
         exporter = make_exporter(
-            server.url, export_timeout=0.3, spool_dir=spool, spool_max_bytes=1024
+            server.url,
+            export_timeout=0.3,
+            request_timeout=0.2,
+            spool_dir=spool,
+            spool_max_bytes=1024,
         )
         for _ in range(4):
             produce(2, "a-long-span-name-that-fills-the-spool-" + "x" * 100)
             spans = recorder.take()
             produced |= hex_ids(spans)
             assert isinstance(exporter.export(spans), SpanExportResult)
+        exporter.shutdown()
     stats = exporter.stats.snapshot()
     ledger = reconcile(produced, backend.stored, spooled_ids(spool), stats, caplog.records)
     assert ledger.spooled, "nothing was spooled: the test proves nothing"
-    assert stats["dropped"] > 0, "the cap was never reached: the test proves nothing"
+    assert stats["failed"] > 0, "the cap was never reached: the test proves nothing"
     assert any("spool is full" in r.getMessage() for r in caplog.records)
 
 
-def test_a_spool_that_cannot_be_claimed_does_not_lose_new_logs(
+def test_a_spool_that_turned_read_only_delivers_new_and_old_logs_once(
     route_spans, caplog, tmp_path, monkeypatch
 ):
-    """A spool directory that turned read-only (EROFS) while logs wait in it: replay can
-    not claim a file. New logs must still be delivered, spooled or counted."""
+    """A spool directory that turned read-only (EROFS) while logs wait in it, and the
+    backend is back: new logs and the waiting ones are delivered, once each (the file
+    that cannot be removed is remembered as done)."""
     spool = tmp_path / "spool"
     backend = Backend(then=fault(json_reply(503, detail="down")))
     recorder = Recorder()
     route_spans(recorder)
     with serving(backend) as server:
-        exporter = make_exporter(server.url, export_timeout=0.3, spool_dir=spool)
+        exporter = make_exporter(
+            server.url, export_timeout=0.3, request_timeout=0.2, spool_dir=spool
+        )
         produce(3, "before")
         first = recorder.take()
         exporter.export(first)
         assert len(spooled_ids(spool)) == 3
 
-        original_rename = Path.rename
+        def read_only(original: Any) -> Any:
+            def refuse(self: Path, *args: Any, **kwargs: Any) -> Any:
+                if spool in self.parents:
+                    raise OSError(errno.EROFS, "Read-only file system", str(self))
+                return original(self, *args, **kwargs)
 
-        def read_only_rename(self: Path, target: Any) -> Any:
-            if self.parent == spool:
-                raise OSError(errno.EROFS, "Read-only file system", str(self))
-            return original_rename(self, target)
+            return refuse
 
-        monkeypatch.setattr(Path, "rename", read_only_rename)
-        backend.then = ok  # the backend is back; the spool is not
-        assert exporter.force_flush(2_000) is False
+        for name in ("unlink", "replace", "rename"):
+            monkeypatch.setattr(Path, name, read_only(getattr(Path, name)))
+        backend.then = ok  # the backend is back; the spool is not writable
+        time.sleep(0.2)  # the 503's short backoff is over
         produce(4, "after")
         second = recorder.take()
-        result = exporter.export(second)
+        assert exporter.export(second).name == "SUCCESS"
+        exporter.force_flush(2_000)  # False: the delivered file cannot be removed
+        exporter.shutdown()
         stats = exporter.stats.snapshot()
-    assert isinstance(result, SpanExportResult)
-    reconcile(
-        hex_ids(first) | hex_ids(second), backend.stored, spooled_ids(spool), stats, caplog.records
-    )
+    assert sorted(backend.stored) == sorted(hex_ids(first) | hex_ids(second)), "each once"
+    assert stats["exported"] == 7
 
 
 def test_content_too_deep_to_parse_is_kept_as_text(route_spans, tracer, caplog):
@@ -521,7 +559,7 @@ def test_a_server_restart_in_the_middle_of_a_run(
 ):
     """Spans flow through the batch processor while the server stops and a new one
     starts on the same port (same database). Every span is stored once, or counted."""
-    monkeypatch.setattr(configure_module, "SCHEDULE_DELAY_MILLIS", 50)
+    monkeypatch.setattr(processor_module, "SCHEDULE_DELAY_SECONDS", 0.05)
     port, db = free_port(), tmp_path / "respan.db"
     spool = tmp_path / "spool" if with_spool else None
     first = LocalRespan(api_key=KEY, port=port, db=db).start()
@@ -532,9 +570,9 @@ def test_a_server_restart_in_the_middle_of_a_run(
         base_url=first.base_url,
         dataset_id=dataset,
         requests_per_minute=0,
-        request_timeout=0.3,
+        request_timeout=2,  # a reply cut short may be stored and then sent again
         export_timeout=0.5,
-        spool_dir=spool,
+        spool_dir=spool or "off",
     )
     recorder = Recorder()
     route_spans(recorder)
@@ -589,7 +627,7 @@ span is queued for the batch processor's thread; typical cost is tens of microse
 
 
 def test_traced_calls_never_wait_for_a_stalled_backend(route_spans, caplog, monkeypatch):
-    monkeypatch.setattr(configure_module, "SCHEDULE_DELAY_MILLIS", 20)
+    monkeypatch.setattr(processor_module, "SCHEDULE_DELAY_SECONDS", 0.02)
     backend = Backend(script=[fault(Reply(201, {}, delay=1.5))])
     recorder = Recorder()
     route_spans(recorder)
@@ -644,8 +682,8 @@ def test_flush_is_bounded_by_its_timeout_when_the_backend_stalls(route_spans, ca
 def test_spans_beyond_the_queue_are_counted(route_spans, caplog, monkeypatch):
     """A backend slower than the app fills the batch processor's queue; the spans it
     drops must show in ``stats`` (not only in an OpenTelemetry warning)."""
-    monkeypatch.setattr(configure_module, "MAX_QUEUE_SIZE", 500)
-    monkeypatch.setattr(configure_module, "SCHEDULE_DELAY_MILLIS", 20)
+    monkeypatch.setattr(processor_module, "MAX_QUEUE_SIZE", 500)
+    monkeypatch.setattr(processor_module, "SCHEDULE_DELAY_SECONDS", 0.02)
     caplog.set_level(logging.ERROR, logger="opentelemetry")  # one SDK warning per span
     backend = Backend(then=fault(Reply(201, {}, delay=10)))
     recorder = Recorder()
@@ -670,7 +708,7 @@ def test_spans_still_queued_when_the_shutdown_bound_passes_are_counted(
 ):
     """Shutdown is bounded; whatever it cannot send in time, in flight or still queued,
     is counted (the process is about to exit with it)."""
-    monkeypatch.setattr(configure_module, "SCHEDULE_DELAY_MILLIS", 20)
+    monkeypatch.setattr(processor_module, "SCHEDULE_DELAY_SECONDS", 0.02)
     backend = Backend(then=fault(Reply(201, {}, delay=10)))
     recorder = Recorder()
     route_spans(recorder)

@@ -22,9 +22,14 @@ import pytest
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-import respan_otel._setup as configure_module
-from respan_otel import ContextThreadPoolExecutor, RespanDatasetExporter, span, trace
-from respan_otel._setup import DatasetSpanProcessor
+import respan_otel._export._processor as processor_module
+from respan_otel import (
+    ContextThreadPoolExecutor,
+    DatasetSpanProcessor,
+    RespanDatasetExporter,
+    span,
+    trace,
+)
 from tests.faulty_server import FaultyServer, RecordedRequest, Reply, json_reply
 
 DATASET = "6d0b2c7e-3a6a-4c09-9c7e-1f2d9e2d3f0a"
@@ -84,7 +89,7 @@ class Pipeline:
 @pytest.fixture
 def queue_size() -> int:
     """Spans the batch processor may hold; a test overrides it by parametrizing."""
-    return configure_module.MAX_QUEUE_SIZE
+    return processor_module.MAX_QUEUE_SIZE
 
 
 @pytest.fixture
@@ -93,7 +98,7 @@ def pipeline(
     queue_size: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Pipeline]:
-    monkeypatch.setattr(configure_module, "MAX_QUEUE_SIZE", queue_size)
+    monkeypatch.setattr(processor_module, "MAX_QUEUE_SIZE", queue_size)
     with FaultyServer(handler=bulk_ok) as server:
         exporter = RespanDatasetExporter(
             api_key="sk-load", base_url=server.url, dataset_id=DATASET, requests_per_minute=0

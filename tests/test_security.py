@@ -242,13 +242,13 @@ def test_the_api_key_never_leaks_from_any_error_path(
             api_key=KEY, base_url=refused, dataset_id=DATASET, export_timeout=0.3
         )
         evidence.attempt("exporter refused", lambda: exporter.export(spans))
-        for bad in ({"base_url": "http://example.com"}, {"batch_size": 0}, {"dataset_id": "x y"}):
+        for bad in ({"base_url": "http://example.com"}, {"batch_size": 0}, {"dataset_id": ""}):
             evidence.attempt(
                 f"exporter {bad}", lambda b=bad: RespanDatasetExporter(api_key=KEY, **b)
             )
 
         # configure(): its errors, and a configured pipeline meeting the echoing server
-        for bad in ({"base_url": "http://example.com"}, {"batch_size": 0}, {"dataset_id": "x y"}):
+        for bad in ({"base_url": "http://example.com"}, {"batch_size": 0}, {"dataset_id": ""}):
             evidence.attempt(
                 f"configure {bad}",
                 lambda b=bad: respan_otel.configure(

@@ -1,15 +1,19 @@
-"""Client-side pacing: at most N requests in any sliding window of one minute.
+"""Client-side pacing of requests, adapting to a budget shared with other processes.
 
-Respan allows 30 bulk requests per minute per organisation. Pacing in the process means
-the exporter never needs a 429 to learn the limit: with 500 logs per request that is
-250 logs/s, reached without a single rejection.
+Respan allows 30 bulk requests a minute per organisation, shared by all of its keys and
+processes. One process alone paces itself to the limit and never draws a 429. When
+several share the budget, the server's 429s say so: the pacer halves its own rate and
+waits what the server asked, then climbs back half a request a minute per success (AIMD),
+so a fleet converges on its share instead of fighting over it.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Final
 
 WINDOW_SECONDS: Final = 60.0
@@ -17,47 +21,81 @@ MARGIN_SECONDS: Final = 0.25
 """Slack added to every window: the pacer stamps a request when it leaves, the server
 when it arrives, so without it a slow connect could land one request too many in the
 server's window."""
+RECOVERY_PER_SUCCESS: Final = 0.5
+"""Requests a minute added back after each success (so 30 successes undo two halvings)."""
+MIN_RATE: Final = 0.2
+"""Requests a minute a pacer never adapts below (one every 5 minutes)."""
 
 
 class RequestPacer:
-    """A sliding-window limiter whose waits end early when ``stop`` is set."""
+    """At most ``requests_per_minute`` (a fraction is fine; 0 means no client-side pacing)
+    in any sliding window, lowered by 429s and raised again by successes. Waits end
+    early when ``stop`` is set. Thread-safe."""
 
-    def __init__(self, requests_per_minute: int, *, window: float = WINDOW_SECONDS) -> None:
-        self.limit = requests_per_minute
-        self.window = window + MARGIN_SECONDS
+    def __init__(
+        self,
+        requests_per_minute: float,
+        *,
+        window: float = WINDOW_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not requests_per_minute >= 0 or not math.isfinite(requests_per_minute):
+            raise ValueError(f"requests_per_minute={requests_per_minute!r} must be >= 0")
+        self.limit = float(requests_per_minute)
+        self.rate = self.limit
+        self._window = window
+        self._clock = clock
         self._sent: deque[float] = deque()
+        self._blocked_until = 0.0
         self._lock = threading.Lock()
+
+    def _shape(self) -> tuple[int, float]:
+        """(requests, seconds): the sliding window the current rate allows."""
+        count = max(1, math.floor(self.rate))
+        return count, count * self._window / self.rate + MARGIN_SECONDS
 
     def wait_time(self, now: float | None = None) -> float:
         """Seconds until a request may be sent (0 when it may go now)."""
-        if self.limit <= 0:
-            return 0.0
-        now = time.monotonic() if now is None else now
+        now = self._clock() if now is None else now
         with self._lock:
-            while self._sent and now - self._sent[0] >= self.window:
+            blocked = max(0.0, self._blocked_until - now)
+            if self.limit <= 0:
+                return blocked
+            count, span = self._shape()
+            while self._sent and now - self._sent[0] >= span:
                 self._sent.popleft()
-            if len(self._sent) < self.limit:
-                return 0.0
-            return self._sent[0] + self.window - now
+            if len(self._sent) < count:
+                return blocked
+            return max(blocked, self._sent[-count] + span - now)
 
     def acquire(self, *, deadline: float, stop: threading.Event) -> bool:
-        """Wait for a slot and take it; ``False`` if the deadline or ``stop`` comes first."""
-        if self.limit <= 0:
-            return True  # no pacing: nothing to remember
+        """Wait for a slot and take it; ``False`` if ``deadline`` or ``stop`` comes first."""
         while True:
             delay = self.wait_time()
             if delay <= 0:
                 with self._lock:
-                    self._sent.append(time.monotonic())
+                    if self.limit > 0:
+                        self._sent.append(self._clock())
                 return True
-            if time.monotonic() + delay > deadline or stop.wait(delay):
+            if self._clock() + delay > deadline or stop.wait(delay):
                 return False
 
-    def note_rate_limited(self, retry_after: float) -> None:
-        """The server said 429: treat the window as full until ``retry_after`` passes."""
-        if self.limit <= 0:
-            return
-        now = time.monotonic()
+    def give_back(self) -> None:
+        """The slot last taken was not used."""
         with self._lock:
-            start = now + retry_after - self.window
-            self._sent = deque([start] * self.limit)
+            if self._sent:
+                self._sent.pop()
+
+    def rate_limited(self, retry_after: float) -> None:
+        """A 429: send nothing for ``retry_after`` seconds, and halve the rate."""
+        with self._lock:
+            self._blocked_until = max(self._blocked_until, self._clock() + retry_after)
+            if self.limit > 0:
+                self.rate = max(min(MIN_RATE, self.limit), self.rate / 2)
+
+    def succeeded(self) -> None:
+        """A request went through: climb back towards the limit."""
+        if self.limit <= 0 or self.rate >= self.limit:
+            return
+        with self._lock:
+            self.rate = min(self.limit, self.rate + RECOVERY_PER_SUCCESS)

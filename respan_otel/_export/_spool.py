@@ -1,151 +1,349 @@
-"""The disk spool: logs that could not be delivered, kept in order for a later try.
+"""The disk spool: logs that could not be delivered yet, kept for a later try.
 
-Each batch becomes one file, ``<time_ns>-<pid>-<seq>.jsonl``: a header line naming the
-dataset, then one log per line, exactly as it would have been sent. Files are written
-to a temporary name, flushed to disk and renamed, so a crash never leaves half a batch.
-Files sort by name in the order they were written; replay claims a file by renaming it,
-so two processes sharing a directory never send the same batch twice, and a claim left
-by a process that died is released on the next start.
+Layout under the spool directory (0700; files 0600)::
+
+    <dataset key>/<time_ns>-<random>.jsonl   pending batches, one directory per dataset
+    dead/<time_ns>-<random>.jsonl            refused for good, or failing too often
+
+Each file is a header line (``{"dataset": ..., "attempts": n}``) then one encoded log per
+line; a modification time in the future means the file waits after a failed try. Files
+are written under a temporary name, flushed and renamed, so a crash never leaves half a
+batch. A reader claims a file with an exclusive ``flock``
+and re-checks, once locked, that the path still names the file it opened: the kernel
+releases the lock when its holder dies, and the lock works across processes, PID
+namespaces and exporters of one process alike. Temporary files are locked by their
+writer too, so a starting process only removes those nobody holds.
 """
 
 from __future__ import annotations
 
-import itertools
+import contextlib
+import hashlib
 import json
 import os
+import secrets
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
-from respan_otel._log import logger
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: claims are then only safe in one process
+    fcntl = None  # type: ignore[assignment]
 
 SUFFIX: Final = ".jsonl"
-_CLAIM: Final = ".replaying-"
+DEAD: Final = "dead"
 _TMP: Final = ".tmp-"
+MAX_ATTEMPTS: Final = 10
+"""Tries a spooled batch gets while the server keeps failing it (5xx, 408) before it is
+moved to ``dead/``: with the waits below, about half an hour."""
+_RETRY_BASE_SECONDS: Final = 5.0
+_RETRY_CAP_SECONDS: Final = 600.0
+_SIZE_RECOUNT_SECONDS: Final = 30.0
 
 
-@dataclass(frozen=True, slots=True)
-class SpooledBatch:
-    """One claimed spool file, and what it holds."""
+def dataset_key(dataset: str) -> str:
+    """The directory name of a dataset (ids and names may hold any character)."""
+    return hashlib.sha256(dataset.encode()).hexdigest()[:16]
+
+
+def _lock(handle: Any) -> bool:
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+@dataclass
+class Claim:
+    """One spool file, locked by this process until :meth:`Spool.finish` releases it."""
 
     path: Path
-    original: Path
     dataset: str
     logs: list[bytes]
+    attempts: int
+    handle: Any = field(repr=False)
 
 
 class Spool:
-    """A directory of spooled batches, bounded in total size."""
+    """A directory of spooled batches, bounded in total size. Thread-safe per file."""
 
-    def __init__(self, directory: str | os.PathLike[str], *, max_bytes: int) -> None:
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        max_bytes: int,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
         self.directory = Path(directory)
         self.max_bytes = max_bytes
-        self._sequence = itertools.count()
-        self._released = False
+        self.max_attempts = max_attempts
+        self._size: int | None = None
+        self._counted_at = 0.0
+        self._cleaned = False
+        self._finished: set[tuple[int, int]] = set()
+        """Files this process finished but could not remove (a read-only spool): never
+        sent again by it."""
 
-    def _ensure(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)  # raises OSError if it cannot
-        if not self._released:
-            self._released = True
-            self._release_orphans()
+    # -- writing -----------------------------------------------------------------------
 
-    def size(self) -> int:
-        """Bytes currently spooled."""
-        total = 0
-        for path in self.directory.glob("*"):
-            try:
-                total += path.stat().st_size
-            except OSError:
-                continue
-        return total
+    def ensure(self) -> None:
+        """Create the directory (0700) or raise ``OSError``; clean stale temp files once."""
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not self._cleaned:
+            self._cleaned = True
+            self._remove_abandoned_temporaries()
 
-    def write(self, dataset: str, logs: Sequence[bytes]) -> bool:
-        """Spool one batch atomically; ``False`` (nothing written) if it would not fit."""
-        self._ensure()
-        header = json.dumps({"dataset": dataset}).encode()
-        payload = b"\n".join([header, *logs]) + b"\n"
+    def write(self, dataset: str, logs: Sequence[bytes], *, attempts: int = 0) -> bool:
+        """Spool one batch atomically; ``False`` (nothing written) if it would not fit.
+
+        Raises ``OSError`` when the directory cannot be written (read-only, missing)."""
+        header = {"dataset": dataset, "attempts": attempts}
+        return self._write(self.directory / dataset_key(dataset), header, logs)
+
+    def dead_letter(self, dataset: str, logs: Sequence[bytes], reason: str) -> bool:
+        """Set logs aside for good, with the reason; ``False`` when it cannot."""
+        header = {"dataset": dataset, "reason": reason, "dead_at": time.time()}
+        try:
+            return self._write(self.directory / DEAD, header, logs)
+        except OSError:
+            return False
+
+    def _write(self, folder: Path, header: dict[str, Any], logs: Sequence[bytes]) -> bool:
+        if not logs:
+            return True
+        self.ensure()
+        payload = b"\n".join([json.dumps(header).encode(), *logs]) + b"\n"
         if self.size() + len(payload) > self.max_bytes:
             return False
-        name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._sequence):06d}{SUFFIX}"
-        return self._write_file(self.directory / name, payload)
-
-    def _write_file(self, final: Path, payload: bytes) -> bool:
-        temporary = final.with_name(_TMP + final.name)
-        with temporary.open("wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temporary.replace(final)
+        folder.mkdir(mode=0o700, exist_ok=True)
+        name = f"{time.time_ns():020d}-{secrets.token_hex(6)}{SUFFIX}"
+        self._write_file(folder / name, payload)
+        self._size = self.size() + len(payload)
         return True
+
+    @staticmethod
+    def _write_file(final: Path, payload: bytes) -> None:
+        temporary = final.with_name(_TMP + final.name)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            _lock(handle)  # so a starting process never removes it mid-write
+            try:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+                temporary.replace(final)
+            except BaseException:
+                temporary.unlink(missing_ok=True)
+                raise
+
+    def size(self) -> int:
+        """Bytes spooled (recounted from disk now and then; other processes write too)."""
+        now = time.monotonic()
+        if self._size is None or now - self._counted_at > _SIZE_RECOUNT_SECONDS:
+            self._size, self._counted_at = sum(self._sizes()), now
+        return self._size
+
+    def _sizes(self) -> Iterator[int]:
+        for path in self._files(include_dead=True):
+            with contextlib.suppress(OSError):
+                yield path.stat().st_size
+
+    # -- reading -----------------------------------------------------------------------
+
+    def _files(self, *, include_dead: bool = False) -> Iterator[Path]:
+        if not self.directory.is_dir():
+            return
+        for folder in self.directory.iterdir():
+            if folder.name == DEAD and not include_dead:
+                continue
+            if folder.is_dir():
+                yield from (p for p in folder.iterdir() if p.name.endswith(SUFFIX))
+            elif folder.name.endswith(SUFFIX):
+                yield folder  # a batch written by an older version, at the top level
+
+    def pending_keys(self) -> list[str]:
+        """Dataset keys with spooled files (``""`` for top-level files of old versions)."""
+        keys = set()
+        for path in self._files():
+            keys.add("" if path.parent == self.directory else path.parent.name)
+        return sorted(keys)
 
     def pending(self) -> list[Path]:
-        """Unclaimed spool files, oldest first."""
-        if not self.directory.is_dir():
-            return []
-        return sorted(p for p in self.directory.glob(f"*{SUFFIX}") if not p.name.startswith(_TMP))
+        """Pending spool files of every dataset, oldest first."""
+        return sorted(self._files(), key=lambda p: p.name)
 
-    def claim(self) -> Iterator[SpooledBatch]:
-        """Claim and read pending batches in order; unreadable files are set aside."""
-        self._ensure()
-        for path in self.pending():
-            claimed = path.with_name(f"{path.name}{_CLAIM}{os.getpid()}")
+    def claim(self, key: str | None, *, max_logs: int, max_bytes: int) -> list[Claim]:
+        """Lock and read the oldest files of dataset ``key`` (``None``: any) that are due,
+        as long as they fit ``max_logs`` and ``max_bytes`` together (the first always)."""
+        if key is None:
+            paths = self.pending()
+        else:
+            folder = self.directory / key if key else self.directory
+            paths = (
+                sorted(
+                    (p for p in folder.glob(f"*{SUFFIX}") if not p.name.startswith(_TMP)),
+                    key=lambda p: p.name,
+                )
+                if folder.is_dir()
+                else []
+            )
+        claims: list[Claim] = []
+        logs = size = 0
+        now = time.time()
+        for path in paths:
+            if claims and (key is None or logs >= max_logs or size >= max_bytes):
+                break
             try:
-                path.rename(claimed)
-            except FileNotFoundError:
-                continue  # another process took it
-            except OSError as exc:
-                # e.g. a read-only directory: stop replaying; newer logs keep waiting
-                # behind the old ones (and are counted if they cannot be spooled either)
-                logger.error("respan_otel: cannot claim spool file %s: %s", path.name, exc)
-                return
-            try:
-                lines = claimed.read_bytes().splitlines()
-                dataset = json.loads(lines[0])["dataset"]
-                if not isinstance(dataset, str):
-                    raise ValueError("dataset is not a string")
-            except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
-                broken = path.with_name(path.name + ".broken")
-                claimed.replace(broken)
-                logger.error("respan_otel: unreadable spool file set aside as %s: %s", broken, exc)
-                continue
-            yield SpooledBatch(claimed, path, dataset, [line for line in lines[1:] if line])
-
-    def done(self, batch: SpooledBatch) -> None:
-        """The batch was delivered (or finally refused): remove it."""
-        batch.path.unlink(missing_ok=True)
-
-    def put_back(self, batch: SpooledBatch, remaining: Sequence[bytes]) -> None:
-        """Return the undelivered part of a claimed batch to its place in the order."""
-        if remaining:
-            header = json.dumps({"dataset": batch.dataset}).encode()
-            self._write_file(batch.original, b"\n".join([header, *remaining]) + b"\n")
-        batch.path.unlink(missing_ok=True)
-
-    def _release_orphans(self) -> None:
-        """Give back files claimed by processes that no longer exist."""
-        for claimed in self.directory.glob(f"*{_CLAIM}*"):
-            original_name, _, pid_text = claimed.name.rpartition(_CLAIM)
-            try:
-                pid = int(pid_text)
-            except ValueError:
-                continue
-            if pid != os.getpid() and _alive(pid):
-                continue
-            try:
-                claimed.replace(claimed.with_name(original_name))
+                if path.stat().st_mtime > now:
+                    continue  # waiting after a failed try (see finish)
             except OSError:
                 continue
-        for stale in self.directory.glob(f"{_TMP}*"):
-            stale.unlink(missing_ok=True)
+            claim = self._claim(path)
+            if claim is None:
+                continue
+            batch_bytes = sum(len(line) + 1 for line in claim.logs)
+            if claims and (logs + len(claim.logs) > max_logs or size + batch_bytes > max_bytes):
+                claim.handle.close()
+                break
+            claims.append(claim)
+            logs, size = logs + len(claim.logs), size + batch_bytes
+        return claims
 
+    def _claim(self, path: Path) -> Claim | None:
+        try:
+            handle = path.open("rb")
+        except OSError:
+            return None  # taken and finished by someone else
+        try:
+            if not _lock(handle):
+                handle.close()
+                return None  # another process (or exporter) holds it
+            opened = os.fstat(handle.fileno())
+            if opened.st_ino != path.stat().st_ino or (
+                (opened.st_dev, opened.st_ino) in self._finished
+            ):
+                handle.close()
+                return None  # replaced or removed while we waited for the lock, or done
+            lines = handle.read().splitlines()
+        except OSError:
+            handle.close()
+            return None
+        try:
+            header = json.loads(lines[0])
+            dataset = header["dataset"]
+            if not isinstance(dataset, str) or not dataset:
+                raise ValueError("no dataset in the header")
+            attempts = int(header.get("attempts", 0))
+        except (ValueError, KeyError, IndexError, TypeError):
+            self._set_aside(path, handle)
+            return None
+        return Claim(path, dataset, [line for line in lines[1:] if line], attempts, handle)
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    def _set_aside(self, path: Path, handle: Any) -> None:
+        """An unreadable file goes to ``dead/`` as is, so it can be looked at."""
+        with contextlib.suppress(OSError):
+            (self.directory / DEAD).mkdir(mode=0o700, exist_ok=True)
+            path.replace(self.directory / DEAD / (path.name + ".unreadable"))
+        handle.close()
+
+    def finish(
+        self, claim: Claim, remaining: Sequence[bytes], *, failed_attempt: bool = False
+    ) -> bool:
+        """Release a claim: delete the file, or keep only ``remaining`` (with one more
+        attempt counted when ``failed_attempt``). ``True`` if the batch must now be
+        dead-lettered by the caller (it failed ``max_attempts`` times)."""
+        try:
+            if not remaining:
+                self._remove(claim)
+                return False
+            attempts = claim.attempts + (1 if failed_attempt else 0)
+            if attempts >= self.max_attempts:
+                self._remove(claim)
+                return True
+            if failed_attempt or len(remaining) != len(claim.logs):
+                wait = min(_RETRY_CAP_SECONDS, _RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1))
+                due = time.time() + wait if failed_attempt else 0.0
+                header = {"dataset": claim.dataset, "attempts": attempts}
+                payload = b"\n".join([json.dumps(header).encode(), *remaining]) + b"\n"
+                self._write_file(claim.path, payload)  # same name: same place in the order
+                if failed_attempt:
+                    # the file's time says when it is due: a replay skips it with one stat
+                    os.utime(claim.path, (due, due))
+            return False
+        finally:
+            claim.handle.close()
+
+    def _remove(self, claim: Claim) -> None:
+        try:
+            claim.path.unlink(missing_ok=True)
+        except OSError:
+            opened = os.fstat(claim.handle.fileno())
+            self._finished.add((opened.st_dev, opened.st_ino))
+            raise
+
+    # -- looking at it -----------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Pending and dead batches and logs, per dataset, and bytes used."""
+        datasets: dict[str, dict[str, int]] = {}
+        dead = {"files": 0, "logs": 0}
+        for path in self._files(include_dead=True):
+            try:
+                lines = path.read_bytes().splitlines()
+                name = str(json.loads(lines[0]).get("dataset", "?"))
+            except (OSError, ValueError, IndexError, AttributeError):
+                continue
+            count = sum(1 for line in lines[1:] if line)
+            if path.parent.name == DEAD:
+                dead["files"] += 1
+                dead["logs"] += count
+            else:
+                entry = datasets.setdefault(name, {"files": 0, "logs": 0})
+                entry["files"] += 1
+                entry["logs"] += count
+        return {
+            "directory": str(self.directory),
+            "bytes": sum(self._sizes()),
+            "datasets": datasets,
+            "dead": dead,
+        }
+
+    def wake(self) -> None:
+        """Make batches waiting after a failed try due now."""
+        now = time.time()
+        for path in self._files():
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime > now:
+                    os.utime(path, (now, now))
+
+    def requeue_dead(self) -> int:
+        """Move dead-lettered batches back to pending (after the cause was fixed)."""
+        moved = 0
+        folder = self.directory / DEAD
+        for path in sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []:
+            try:
+                lines = path.read_bytes().splitlines()
+                dataset = json.loads(lines[0])["dataset"]
+                if self.write(dataset, [line for line in lines[1:] if line]):
+                    path.unlink()
+                    moved += 1
+            except (OSError, ValueError, KeyError, IndexError, TypeError):
+                continue
+        return moved
+
+    def _remove_abandoned_temporaries(self) -> None:
+        """Temporary files whose writer died (nobody holds their lock)."""
+        for folder in [self.directory, *(p for p in self.directory.iterdir() if p.is_dir())]:
+            for stale in folder.glob(f"{_TMP}*"):
+                with contextlib.suppress(OSError), stale.open("rb") as handle:
+                    # a writer locks its file right after creating it: only an old file
+                    # nobody holds is abandoned
+                    old = time.time() - os.fstat(handle.fileno()).st_mtime > 60
+                    if old and fcntl is not None and _lock(handle):
+                        stale.unlink()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import email.utils
 import ipaddress
 import json
+import math
 import os
 import random
 import re
@@ -480,7 +481,8 @@ class HTTPTransport:
                 detail_source = self.scrub(json.dumps(body, ensure_ascii=False))
             raw_retry = body.get("retry_after")
             if isinstance(raw_retry, (int, float)) and not isinstance(raw_retry, bool):
-                body_retry_after = max(0.0, float(raw_retry))
+                # an integer too large for a float means "a very long time", not a crash
+                body_retry_after = max(0.0, float(raw_retry)) if raw_retry < 1e300 else math.inf
             elif isinstance(raw_retry, str):
                 body_retry_after = parse_retry_after(raw_retry)
         elif body is not None:

@@ -61,6 +61,7 @@ class LocalRespan:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         request_timeout: float = REQUEST_SECONDS,
+        org_rate_limit_per_minute: int | None = None,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be between 0 and 65535, got {port}")
@@ -82,6 +83,11 @@ class LocalRespan:
         self.host = host
         self.port = port
         self.rate_limit_per_minute = rate_limit_per_minute
+        if org_rate_limit_per_minute is not None and org_rate_limit_per_minute < 1:
+            raise ValueError("org_rate_limit_per_minute must be at least 1 or None")
+        self.org_rate_limit_per_minute = org_rate_limit_per_minute
+        """One budget shared by every key and caller, as Respan limits an organisation."""
+        self.limiter: RateLimiter | None = None
         self.max_body_bytes = max_body_bytes
         self.max_connections = max_connections
         self.request_timeout = request_timeout
@@ -124,6 +130,11 @@ class LocalRespan:
                 if self.rate_limit_per_minute is not None
                 else None
             )
+            if self.org_rate_limit_per_minute is not None:
+                from respan_otel.local._org_limit import OrgRateLimiter
+
+                limiter = OrgRateLimiter(self.org_rate_limit_per_minute, self._rate_window_seconds)
+            self.limiter = limiter
             state = ServerState(
                 Api(store),
                 self.api_key,
@@ -192,6 +203,7 @@ def serve(
     db: str = DEFAULT_DB,
     api_key: str | None = None,
     rate_limit_per_minute: int | None = None,
+    org_rate_limit_per_minute: int | None = None,
 ) -> None:
     """Run the local server in the foreground until Ctrl-C (or SIGTERM); for the CLI.
 
@@ -204,6 +216,7 @@ def serve(
         host=host,
         port=port,
         rate_limit_per_minute=rate_limit_per_minute,
+        org_rate_limit_per_minute=org_rate_limit_per_minute,
     )
     stop = threading.Event()
     on_main_thread = threading.current_thread() is threading.main_thread()

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -58,6 +59,8 @@ def child_env(**overrides: str | None) -> dict[str, str]:
         if not name.startswith(("OTEL_", "RESPAN_")) and name.lower() not in _PROXY_VARIABLES
     }
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    # the spool is on by default: each child gets its own, never the real per-user cache
+    env["RESPAN_SPOOL_DIR"] = tempfile.mkdtemp(prefix="respan-otel-child-spool-")
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     for name, value in overrides.items():
