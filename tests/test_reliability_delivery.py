@@ -559,5 +559,5 @@ def test_spool_lines_are_strict_json(route_spans, tmp_path):
         exporter.shutdown()
     (path,) = spool.rglob("*.jsonl")
     header, *lines = path.read_bytes().splitlines()
-    assert json.loads(header)["dataset"] == DATASET
+    assert json.loads(header)["dataset"] == f"id:{DATASET}", "RESPAN_DATASET_ID is an id"
     assert [json.loads(line)["input"] for line in lines] == [{"i": 0}, {"i": 1}]

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from respan_otel._datasets import dataset_id_of, is_dataset_id
 from respan_otel._export._encode import take_request
 from respan_otel._export._pacer import RequestPacer
 from respan_otel._export._resolver import DatasetResolver, ResolveError
@@ -153,14 +154,18 @@ class Delivery:
         """Spool ``logs``, or count them as failed with a line saying why."""
         self._keep(dataset, logs, reason, count_loss=True)
 
-    def spill(self, reason: str) -> int:
-        """Put every held log in the spool (or count it); returns how many were held."""
+    def spill(self, reason: str, *, count_loss: bool = True) -> int:
+        """Put every held log in the spool; returns how many were held. What the spool
+        cannot take is counted as failed (``count_loss``) or stays held."""
         with self._held_lock:
-            batches = [(name, list(h.logs)) for name, h in self._held.items() if h.logs]
-            self._held.clear()
-        for dataset, logs in batches:
-            self._keep(dataset, logs, reason, count_loss=True)
-        return sum(len(logs) for _, logs in batches)
+            batches = [(name, h, list(h.logs)) for name, h in self._held.items() if h.logs]
+            for _, held, _ in batches:
+                held.logs.clear()
+        for dataset, held, logs in batches:
+            if not self._keep(dataset, logs, reason, count_loss=count_loss) and not count_loss:
+                with self._held_lock:
+                    held.logs.extendleft(reversed(logs))
+        return sum(len(logs) for _, _, logs in batches)
 
     def _keep(
         self, dataset: str, logs: Sequence[bytes], reason: str, *, count_loss: bool = False
@@ -470,7 +475,7 @@ class Delivery:
                 f"refused:{dataset}:{why[:80]}",
                 "respan_otel: %d logs for dataset %r refused: %s; %s",
                 len(lines),
-                dataset,
+                dataset_id_of(dataset) if is_dataset_id(dataset) else dataset,
                 why,
                 where,
                 error=True,

@@ -21,6 +21,7 @@ rows, :func:`~respan_otel._export._encode.encode` makes bytes, and
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -32,6 +33,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from respan_otel._datasets import ID_PREFIX
 from respan_otel._export._delivery import Delivery, Notes, Report
 from respan_otel._export._encode import BODY_OVERHEAD, encode
 from respan_otel._export._mapping import BeforeSend
@@ -126,6 +128,7 @@ class RespanDatasetExporter(SpanExporter):
         )
         self._stop = threading.Event()
         self._closed = False
+        self._cap = math.inf
         self.delivery: Delivery | None = None
         if settings.api_key is None:
             logger.warning(
@@ -181,8 +184,12 @@ class RespanDatasetExporter(SpanExporter):
         self._count_not_rows(built.not_rows)
         limit = self.settings.max_request_bytes - BODY_OVERHEAD
         groups: dict[str, list[bytes]] = {}
+        default = self.settings.dataset_id
+        # RESPAN_DATASET_ID is an id whatever it looks like; a call site's value follows
+        # the id-or-name rule of respan_otel._datasets
+        default_key = None if default is None else ID_PREFIX + default
         for row in built.rows:
-            dataset = row.dataset or self.settings.dataset_id
+            dataset = row.dataset or default_key
             if dataset is None:
                 self.stats.add(dropped=1)
                 self.notes.say(
@@ -236,7 +243,7 @@ class RespanDatasetExporter(SpanExporter):
         token = otel_context.attach(_suppressed_context())
         try:
             return self.delivery.deliver(
-                deadline=deadline,
+                deadline=min(deadline, self._cap),
                 stop=stop or self._stop,
                 refill=refill,
                 replay=replay,
@@ -245,21 +252,29 @@ class RespanDatasetExporter(SpanExporter):
         finally:
             otel_context.detach(token)
 
+    def limit_to(self, seconds: float) -> None:
+        """From now on, no wait or request of this exporter starts past ``seconds`` from
+        now (a caller about to stop it; what is not sent by then is spooled)."""
+        self._cap = min(self._cap, time.monotonic() + seconds)
+
     def held(self) -> int:
         """Logs waiting in memory for delivery."""
         return self.delivery.held() if self.delivery is not None else 0
 
-    def spill(self, reason: str) -> int:
-        """Spool everything held (or count it as failed); returns how many were held."""
-        return self.delivery.spill(reason) if self.delivery is not None else 0
+    def spill(self, reason: str, *, count_loss: bool = True) -> int:
+        """Spool everything held; what the spool cannot take is counted as failed (or,
+        without ``count_loss``, stays held). Returns how many were held."""
+        if self.delivery is None:
+            return 0
+        return self.delivery.spill(reason, count_loss=count_loss)
 
     # -- the SpanExporter interface ------------------------------------------------------
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Deliver the logs of ``spans``; never raises. FAILURE if any was refused or failed.
 
-        Logs that cannot go before the deadline stay held for the next call (or the
-        spool), which is not a failure."""
+        Logs that cannot go before the deadline are spooled (the next call, or the next
+        process, sends them), which is not a failure; with no spool they stay held."""
         if self._closed:
             self.notes.say("shutdown", "respan_otel: export() after shutdown; spans ignored")
             return SpanExportResult.FAILURE
@@ -267,6 +282,9 @@ class RespanDatasetExporter(SpanExporter):
             before = self.stats.snapshot()
             self.submit(spans)
             self.deliver(deadline=time.monotonic() + self.settings.export_timeout)
+            if self.held():
+                # the caller may forget these spans now (a gateway drops its journal)
+                self.spill("not sent before the export deadline", count_loss=False)
             after = self.stats.snapshot()
             failed = after["failed"] > before["failed"]
             return SpanExportResult.FAILURE if failed else SpanExportResult.SUCCESS

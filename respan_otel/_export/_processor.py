@@ -23,6 +23,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from respan_otel._export._exporter import RespanDatasetExporter
+from respan_otel._export._mapping import has_dataset_content
 from respan_otel._log import log_internal_error, logger
 
 BATCH_SIZE: Final = 500
@@ -100,6 +101,10 @@ class DatasetSpanProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         try:
+            if not has_dataset_content(span):
+                # HTTP, DB...: never a row (and no total needs them); not worth a queue slot
+                self.exporter.stats.skip({"no-content": 1})
+                return
             if self._shut:
                 self._late()
                 return

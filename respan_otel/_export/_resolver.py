@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, Final
 
-from respan_otel._datasets import is_dataset_id
+from respan_otel._datasets import dataset_id_of, is_dataset_id
 from respan_otel._export._pacer import RequestPacer
 from respan_otel._export._sender import HINTS, server_wait
 from respan_otel.client._errors import (
@@ -61,7 +61,7 @@ class DatasetResolver:
 
     def cached(self, dataset: str) -> str | None:
         """The id of ``dataset`` when known without a request."""
-        return dataset if is_dataset_id(dataset) else self._ids.get(dataset)
+        return dataset_id_of(dataset) if is_dataset_id(dataset) else self._ids.get(dataset)
 
     def resolve(self, dataset: str, *, deadline: float, stop: threading.Event) -> str:
         """The id of ``dataset``; raises :class:`ResolveError` when not now or never."""
