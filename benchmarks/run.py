@@ -45,6 +45,17 @@ FULL: dict[str, Any] = {
     "throughput": {"typical": 5_000, "large": 200, "rounds": 5},
     "delivery": {"typical": 20_000},
     "paced": {"limit": 30, "window": 60.0, "batch": 500, "tail": 5.0},
+    "fleet": {
+        "processes": 16,
+        "limit": 30,
+        "window": 60.0,
+        "batch": 500,
+        "seconds": 180,
+        "fractions": [0.5, 0.9],
+        "replay": 150,
+    },
+    "burst": {"calls": 19_000, "limit": 30, "window": 60.0, "batch": 500, "replay": 90},
+    "long_outage": {"seconds": 600, "rate": 100, "replay": 120},
     "outage": {"spans": 100_000, "settle": 120},
     "steady": {"calls": 300_000},
     "tracing": {"calls": 1_000_000},
@@ -58,6 +69,17 @@ QUICK: dict[str, Any] = {
     "throughput": {"typical": 500, "large": 10, "rounds": 2},
     "delivery": {"typical": 1_000},
     "paced": {"limit": 10, "window": 1.0, "batch": 20, "tail": 2.5},
+    "fleet": {
+        "processes": 3,
+        "limit": 10,
+        "window": 2.0,
+        "batch": 20,
+        "seconds": 4,
+        "fractions": [0.9],
+        "replay": 5,
+    },
+    "burst": {"calls": 254, "limit": 10, "window": 2.0, "batch": 20, "replay": 5},
+    "long_outage": {"seconds": 6, "rate": 100, "replay": 10},
     "outage": {"spans": 3_000, "settle": 30, "export_timeout": 1.0},
     "steady": {"calls": 5_000},
     "tracing": {"calls": 5_000},
@@ -75,7 +97,7 @@ def worker(script: str, args: dict[str, Any], *, env: dict[str, str] | None = No
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
-        timeout=900,
+        timeout=1800,
         check=False,
     )
     lines = done.stdout.strip().splitlines()
@@ -216,6 +238,19 @@ def main() -> int:
     results["venvs"] = done.pop("venvs", {})
     results["memory"] = done
     log("phase 1 done")
+
+    # Phase 1b, side by side again (after phase 1, so that pacing is measured alone): the
+    # org limit shared by a fleet, a burst at exit, a long outage.
+    log("phase 1b: fleet, burst, long outage")
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        fleet_jobs = {
+            "fleet": pool.submit(worker, "fleet.py", {"mode": "fleet", **settings["fleet"]}),
+            "burst": pool.submit(worker, "fleet.py", {"mode": "burst", **settings["burst"]}),
+            "long_outage": pool.submit(
+                worker, "fleet.py", {"mode": "outage", **settings["long_outage"]}
+            ),
+        }
+        results |= {name: job.result() for name, job in fleet_jobs.items()}
 
     # Phase 2, one at a time: per-call timings and throughput.
     log("phase 2: decorator overhead")

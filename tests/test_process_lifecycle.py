@@ -394,3 +394,64 @@ report(status=status, flushed=respan_otel.flush(10), stats=handle.stats)
         (log["input"]["who"], log["input"]["i"]) for r in bulk for log in r.json()["logs"]
     )
     assert sent == sorted([("child", 0)] + [("parent", i) for i in range(500)])
+
+
+MP_MODULE = """
+import respan_otel
+from respan_otel import trace
+
+respan_otel.configure()  # at import: spawn and forkserver children import this module too
+
+
+@trace
+def work(i):
+    return {"double": i * 2}
+
+
+def task(i):  # a plain function: a traced one is a proxy, which pickle refuses
+    return work(i)
+
+
+def many(start):
+    for i in range(start, start + 20):
+        work(i)
+"""
+
+MP_SCRIPT = """
+import multiprocessing as mp
+import sys
+
+sys.path.insert(0, {folder!r})
+import mpwork
+
+method = {method!r}
+if method == "pool":
+    with mp.get_context("fork").Pool(2) as pool:  # leaving it terminates the workers
+        pool.map(mpwork.task, range(60))
+else:
+    context = mp.get_context(method)
+    children = [context.Process(target=mpwork.many, args=(s,)) for s in (0, 20, 40)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join()
+report(codes=[c.exitcode for c in children] if method != "pool" else [])
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn", "pool"])
+def test_multiprocessing_children_deliver_their_spans(method, tmp_path):
+    """Observed: ``multiprocessing`` children (fork, forkserver, Pool) lost all their
+    spans with no count (0 of 60): they end with ``os._exit``, which runs no atexit
+    handler. Each child now delivers its own spans before it ends."""
+    (tmp_path / "mpwork.py").write_text(MP_MODULE)
+    with local_respan() as (server, client):
+        dataset = client.datasets.create(name=f"mp-{method}", is_empty=True)
+        result = run(
+            MP_SCRIPT.format(folder=str(tmp_path), method=method),
+            env_for(server, dataset.id),
+            timeout=60,
+        ).check()
+        logs = logs_of(client, dataset.id)
+    assert result.data["codes"] in ([], [0, 0, 0])
+    assert sorted(log.input["i"] for log in logs) == list(range(60)), result.stderr[-2000:]

@@ -104,9 +104,13 @@ def is_loopback_host(host: str) -> bool:
     if host.lower() in _LOOPBACK_NAMES:
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return False
+    # ::ffff:127.0.0.1 counts as loopback on Python 3.13 only; on every version it is
+    # refused, like any unusual spelling of a host the key would travel to in clear text
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback and mapped is None
 
 
 def normalize_base_url(url: str, *, allow_insecure_http: bool = False) -> str:
