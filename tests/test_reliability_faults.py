@@ -570,7 +570,7 @@ def test_a_server_restart_in_the_middle_of_a_run(
         base_url=first.base_url,
         dataset_id=dataset,
         requests_per_minute=0,
-        request_timeout=2,  # a reply cut short may be stored and then sent again
+        request_timeout=10,  # a reply cut short may be stored and then sent again
         export_timeout=0.5,
         spool_dir=spool or "off",
     )

@@ -211,11 +211,13 @@ class Delivery:
         refill: Callable[[], None] | None = None,
         replay: bool = True,
         linger: float = 0.0,
+        bounded: bool = True,
     ) -> Report:
         """Send what is held (and spooled, when ``replay``) until done or ``deadline``.
 
         With ``linger``, a dataset with less than a full request waits until its oldest
-        log has waited that long (requests are few: 30 a minute for an organization)."""
+        log has waited that long (requests are few: 30 a minute for an organization).
+        ``bounded``: see :meth:`BulkSender.send`."""
         report = Report()
         if not self._run_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             return report
@@ -250,7 +252,7 @@ class Delivery:
                     break
                 if refill is not None:
                     refill()  # the request is built now, from everything waiting
-                if not self._send(dataset, key, deadline, stop, report):
+                if not self._send(dataset, key, deadline, stop, report, bounded):
                     self.pacer.give_back()  # nothing was due after all
                 elif key is not None and key not in keys:
                     keys.append(key)  # more of its files may be due
@@ -315,6 +317,7 @@ class Delivery:
         deadline: float,
         stop: threading.Event,
         report: Report,
+        bounded: bool = True,
     ) -> bool:
         """Build one request for ``dataset`` (or spool ``key``) and send it; ``False`` when
         there was nothing to send."""
@@ -354,6 +357,7 @@ class Delivery:
                 logs,
                 deadline=deadline,
                 next_slot=lambda: self.pacer.acquire(deadline=deadline, stop=stop),
+                bounded=bounded,
             )
         self._apply(dataset, claims, fresh, len(spooled), result, report)
         return True

@@ -233,11 +233,13 @@ class RespanDatasetExporter(SpanExporter):
         refill: Callable[[], None] | None = None,
         replay: bool = True,
         linger: float = 0.0,
+        bounded: bool = True,
     ) -> Report:
         """Send what is held (and spooled, when ``replay``) until done or ``deadline``
         (a ``time.monotonic()`` reading); ``refill`` is called before each request is
         built, to hold what is waiting elsewhere; ``linger`` lets a dataset with less
-        than a full request wait for company that long."""
+        than a full request wait for company that long; without ``bounded`` a request
+        started before the deadline gets its whole timeout."""
         if self.delivery is None:
             return Report()
         token = otel_context.attach(_suppressed_context())
@@ -248,6 +250,7 @@ class RespanDatasetExporter(SpanExporter):
                 refill=refill,
                 replay=replay,
                 linger=linger,
+                bounded=bounded,
             )
         finally:
             otel_context.detach(token)

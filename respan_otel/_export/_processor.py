@@ -222,6 +222,9 @@ class DatasetSpanProcessor(SpanProcessor):
                 refill=self._refill,
                 replay=replay,
                 linger=0.0 if urgent else self.schedule_delay,
+                # this thread's deadlines are its own: a request is never cut short by
+                # them (shutdown abandons one still running at its bound, and keeps it)
+                bounded=False,
             )
         self._tell_full()
         self._answer_flushes()

@@ -115,11 +115,15 @@ class BulkSender:
         *,
         deadline: float,
         next_slot: Callable[[], bool] = lambda: True,
+        bounded: bool = True,
     ) -> SendResult:
         """Send ``logs`` (one request, more if a 413 asks to split) by ``deadline``.
 
         The caller has granted the first request's slot; ``next_slot`` grants each
         further one (``False``: none before the deadline, so those logs are retried).
+        Without ``bounded``, the deadline only says when a request may start: once
+        started it gets its whole timeout (a worker's own rounds, where a reply cut short
+        would only come back as a duplicate).
         """
         result = SendResult()
         remaining = deadline - time.monotonic()
@@ -139,14 +143,16 @@ class BulkSender:
                 retry=False,
                 # a request cut short may be stored all the same, and then sent again:
                 # once started, it gets at least MIN_REQUEST_SECONDS (or its own timeout)
-                timeout=max(min(self.request_timeout, remaining), self._least()),
+                timeout=max(min(self.request_timeout, remaining), self._least())
+                if bounded
+                else self.request_timeout,
             )
         except RespanError as exc:
             status = exc.status_code
             if status is not None and 200 <= status < 300:
                 result.accepted = list(range(len(logs)))  # stored; the reply was just odd
             elif status == 413:
-                return self._split(dataset_id, logs, deadline, next_slot)
+                return self._split(dataset_id, logs, deadline, next_slot, bounded)
             elif isinstance(exc, APIConnectionError) and _untrusted(exc):
                 why = f"{exc} (the server's certificate is not trusted: fix RESPAN_BASE_URL or "
                 why += "the CA bundle, REQUESTS_CA_BUNDLE)"
@@ -177,6 +183,7 @@ class BulkSender:
         logs: Sequence[bytes],
         deadline: float,
         next_slot: Callable[[], bool],
+        bounded: bool,
     ) -> SendResult:
         """413: send the halves; a single log the server will not take is refused."""
         result = SendResult(requests=1)
@@ -186,7 +193,9 @@ class BulkSender:
         middle = len(logs) // 2
         for offset, half in ((0, logs[:middle]), (middle, logs[middle:])):
             if next_slot():
-                part = self.send(dataset_id, half, deadline=deadline, next_slot=next_slot)
+                part = self.send(
+                    dataset_id, half, deadline=deadline, next_slot=next_slot, bounded=bounded
+                )
             else:
                 part = self._all_retry(len(half), "no request slot before the export deadline")
             result.merge(part, offset)
