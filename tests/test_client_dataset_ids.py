@@ -78,11 +78,6 @@ def test_a_trace_into_saved_logs_lands_there_and_creates_no_dataset(
     assert [d.name for d in client.datasets.list()] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the exporter (respan_otel/_export, issue 11's) must send dataset_id_of(dataset) "
-    "where it now sends the call-site value as the id",
-)
 def test_a_trace_with_an_explicit_id_goes_to_that_dataset(
     local: LocalRespan, client: RespanClient, route_spans: object
 ) -> None:

@@ -426,8 +426,10 @@ import mpwork
 
 method = {method!r}
 if method == "pool":
-    with mp.get_context("fork").Pool(2) as pool:  # leaving it terminates the workers
-        pool.map(mpwork.task, range(60))
+    pool = mp.get_context("fork").Pool(2)
+    pool.map(mpwork.task, range(60))
+    pool.close()
+    pool.join()  # the workers end as multiprocessing ends them: os._exit, no atexit
 else:
     context = mp.get_context(method)
     children = [context.Process(target=mpwork.many, args=(s,)) for s in (0, 20, 40)]
