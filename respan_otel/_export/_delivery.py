@@ -22,14 +22,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from respan_otel._datasets import dataset_id_of, is_dataset_id
 from respan_otel._export._encode import take_request
+from respan_otel._export._keeping import Keeper, Notes
 from respan_otel._export._pacer import RequestPacer
 from respan_otel._export._resolver import DatasetResolver, ResolveError
 from respan_otel._export._sender import BulkSender, SendResult
 from respan_otel._export._spool import Claim, Spool, dataset_key
 from respan_otel._export._stats import ExportStats
-from respan_otel._log import logger
 
 BACKOFF_BASE: Final = 1.0
 BACKOFF_CAP: Final = 30.0
@@ -40,23 +39,6 @@ _RATE_LIMIT_FIX: Final = (
     "Respan allows 30 bulk requests/min shared by the organization; logs are held and "
     "retried, and spooled at exit (RESPAN_SPOOL_DIR) for the next process"
 )
-
-
-class Notes:
-    """Log lines about delivery: the first of a kind at WARNING (or ERROR), then DEBUG."""
-
-    def __init__(self) -> None:
-        self._seen: set[str] = set()
-        self._lock = threading.Lock()
-
-    def say(self, key: str, message: str, *args: object, error: bool = False) -> None:
-        with self._lock:
-            first = key not in self._seen
-            self._seen.add(key)
-        if first:
-            (logger.error if error else logger.warning)(message, *args)
-        else:
-            logger.debug(message, *args)
 
 
 @dataclass
@@ -103,6 +85,7 @@ class Delivery:
         self.max_request_bytes = max_request_bytes
         self.hold_limit = hold_limit
         self.notes = notes or Notes()
+        self.keeper = Keeper(spool, stats, self.notes)
         self._held: dict[str, _Held] = {}
         self._held_lock = threading.Lock()
         self._run_lock = threading.Lock()
@@ -121,7 +104,7 @@ class Delivery:
             held.logs.extend(logs)
             excess = len(held.logs) - self.hold_limit
             overflow = [held.logs.popleft() for _ in range(excess)] if excess > 0 else []
-        if overflow and not self._keep(dataset, overflow, "more logs waiting than are held"):
+        if overflow and not self.keeper.keep(dataset, overflow, "more logs waiting than are held"):
             with self._held_lock:
                 held.logs.extendleft(reversed(overflow))
                 lost = len(held.logs) - 2 * self.hold_limit
@@ -152,7 +135,7 @@ class Delivery:
 
     def keep(self, dataset: str, logs: Sequence[bytes], reason: str) -> None:
         """Spool ``logs``, or count them as failed with a line saying why."""
-        self._keep(dataset, logs, reason, count_loss=True)
+        self.keeper.keep(dataset, logs, reason, count_loss=True)
 
     def spill(self, reason: str, *, count_loss: bool = True) -> int:
         """Put every held log in the spool; returns how many were held. What the spool
@@ -162,44 +145,13 @@ class Delivery:
             for _, held, _ in batches:
                 held.logs.clear()
         for dataset, held, logs in batches:
-            if not self._keep(dataset, logs, reason, count_loss=count_loss) and not count_loss:
+            if (
+                not self.keeper.keep(dataset, logs, reason, count_loss=count_loss)
+                and not count_loss
+            ):
                 with self._held_lock:
                     held.logs.extendleft(reversed(logs))
         return sum(len(logs) for _, _, logs in batches)
-
-    def _keep(
-        self, dataset: str, logs: Sequence[bytes], reason: str, *, count_loss: bool = False
-    ) -> bool:
-        """Spool ``logs``; ``False`` when they could not be (counted when ``count_loss``)."""
-        problem = "no spool is configured (RESPAN_SPOOL_DIR is off)"
-        if self.spool is not None:
-            try:
-                if self.spool.write(dataset, logs):
-                    self.stats.add(spooled=len(logs))
-                    self.notes.say(
-                        f"spooled:{reason}",
-                        "respan_otel: %d logs not delivered yet (%s); spooled in %s and sent "
-                        "by the next export or process (`respan-otel spool flush` sends them now)",
-                        len(logs),
-                        reason,
-                        self.spool.directory,
-                    )
-                    return True
-                problem = f"the spool is full (RESPAN_SPOOL_MAX_BYTES={self.spool.max_bytes})"
-            except OSError as exc:
-                problem = f"the spool cannot be written ({exc}); set RESPAN_SPOOL_DIR"
-        if count_loss:
-            self.stats.add(failed=len(logs))
-            self.notes.say(
-                f"lost:{problem}",
-                "respan_otel: %d logs lost: %s and %s; raise RESPAN_SHUTDOWN_TIMEOUT_SECONDS "
-                "or fix the spool",
-                len(logs),
-                reason,
-                problem,
-                error=True,
-            )
-        return False
 
     # -- delivering -----------------------------------------------------------------------
 
@@ -271,7 +223,7 @@ class Delivery:
             for _, held, _ in failing:
                 held.logs.clear()
         for dataset, held, logs in failing:
-            if not self._keep(dataset, logs, held.cause):
+            if not self.keeper.keep(dataset, logs, held.cause):
                 with self._held_lock:
                     held.logs.extendleft(reversed(logs))
 
@@ -401,7 +353,9 @@ class Delivery:
         self.stats.add(exported=accepted, replayed=replayed)
         report.delivered += accepted
         if result.refused:
-            self._refuse(dataset, [(logs[i], why) for i, why in sorted(result.refused.items())])
+            self.keeper.refuse(
+                dataset, [(logs[i], why) for i, why in sorted(result.refused.items())]
+            )
             report.refused += len(result.refused)
         wait = self._retry_wait(dataset, result)
         if result.rate_limited:
@@ -424,7 +378,7 @@ class Delivery:
                 continue
             if exhausted:
                 why = f"the server failed it {claim.attempts + 1} times: {result.cause}"
-                self._refuse(dataset, [(line, why) for line in remaining])
+                self.keeper.refuse(dataset, [(line, why) for line in remaining])
         back = [logs[i] for i in range(first_fresh, len(logs)) if i in retry]
         with self._held_lock:
             held = self._held.setdefault(dataset, _Held())
@@ -458,29 +412,3 @@ class Delivery:
         with self._held_lock:
             failures = self._held[dataset].failures if dataset in self._held else 0
         return min(BACKOFF_CAP, BACKOFF_BASE * 2.0**failures) * random.uniform(0.8, 1.2)
-
-    def _refuse(self, dataset: str, items: list[tuple[bytes, str]]) -> None:
-        """Logs the API will never take: counted failed, set aside, told once per cause."""
-        by_reason: dict[str, list[bytes]] = {}
-        for line, why in items:
-            by_reason.setdefault(why, []).append(line)
-        for why, lines in by_reason.items():
-            self.stats.add(failed=len(lines))
-            spool = self.spool
-            if spool is not None and spool.dead_letter(dataset, lines, why):
-                self.stats.add(dead_lettered=len(lines))
-                where = (
-                    f"set aside in {spool.directory}/dead (after fixing the cause, "
-                    "`respan-otel spool flush --requeue-dead` sends them)"
-                )
-            else:
-                where = "not kept (no writable spool)"
-            self.notes.say(
-                f"refused:{dataset}:{why[:80]}",
-                "respan_otel: %d logs for dataset %r refused: %s; %s",
-                len(lines),
-                dataset_id_of(dataset) if is_dataset_id(dataset) else dataset,
-                why,
-                where,
-                error=True,
-            )

@@ -34,8 +34,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from respan_otel._datasets import ID_PREFIX
-from respan_otel._export._delivery import Delivery, Notes, Report
+from respan_otel._export._delivery import Delivery, Report
 from respan_otel._export._encode import BODY_OVERHEAD, encode
+from respan_otel._export._keeping import Notes
 from respan_otel._export._mapping import BeforeSend
 from respan_otel._export._pacer import RequestPacer
 from respan_otel._export._resolver import DatasetResolver
