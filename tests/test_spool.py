@@ -233,3 +233,21 @@ def test_writing_to_an_unusable_directory_raises_oserror(tmp_path, unwritable):
             pytest.skip("running as a user who can write anywhere")
     with pytest.raises(OSError, match=r"\["):
         Spool(target, max_bytes=BIG).write("ds", logs(1))
+
+
+def test_a_file_holding_more_than_one_request_is_split_in_its_place(tmp_path):
+    """Observed in the 19,000-call burst: a spooled batch of 1,513 logs went out as one
+    request, which the API refuses (at most 500)."""
+    spool = Spool(tmp_path, max_bytes=BIG)
+    spool.write("ds", logs(*range(12)))
+    spool.write("ds", logs(99))
+    claims = spool.claim(dataset_key("ds"), max_logs=5, max_bytes=BIG)
+    assert numbers(claims) == [0, 1, 2, 3, 4]
+    for claim in claims:
+        spool.finish(claim, [])
+    seen = []
+    while claims := spool.claim(dataset_key("ds"), max_logs=5, max_bytes=BIG):
+        seen += numbers(claims)
+        for claim in claims:
+            spool.finish(claim, [])
+    assert seen == [5, 6, 7, 8, 9, 10, 11, 99], "the rest, in order, before the next file"

@@ -208,12 +208,38 @@ class Spool:
             if claim is None:
                 continue
             batch_bytes = sum(len(line) + 1 for line in claim.logs)
+            if not claims and (len(claim.logs) > max_logs or batch_bytes > max_bytes):
+                split = self._split(claim, max_logs, max_bytes)  # more than one request
+                if split is None:
+                    continue
+                claim, batch_bytes = split, sum(len(line) + 1 for line in split.logs)
             if claims and (logs + len(claim.logs) > max_logs or size + batch_bytes > max_bytes):
                 claim.handle.close()
                 break
             claims.append(claim)
             logs, size = logs + len(claim.logs), size + batch_bytes
         return claims
+
+    def _split(self, claim: Claim, max_logs: int, max_bytes: int) -> Claim | None:
+        """A file holding more than one request: rewritten as files of one request each,
+        in its place in the order; the first of them is claimed instead."""
+        parts: list[list[bytes]] = [[]]
+        size = 0
+        for line in claim.logs:
+            if parts[-1] and (len(parts[-1]) >= max_logs or size + len(line) + 1 > max_bytes):
+                parts.append([])
+                size = 0
+            parts[-1].append(line)
+            size += len(line) + 1
+        header = json.dumps({"dataset": claim.dataset, "attempts": claim.attempts}).encode()
+        stem = claim.path.name[: -len(SUFFIX)]
+        # "<stem>-0001.jsonl" sorts just before "<stem>.jsonl": the parts keep its place
+        paths = [claim.path.with_name(f"{stem}-{i:04d}{SUFFIX}") for i in range(len(parts))]
+        for path, part in zip(paths, parts, strict=True):
+            self._write_file(path, b"\n".join([header, *part]) + b"\n")
+        claim.path.unlink(missing_ok=True)
+        claim.handle.close()
+        return self._claim(paths[0])
 
     def _claim(self, path: Path) -> Claim | None:
         try:
