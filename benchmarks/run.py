@@ -40,7 +40,7 @@ import peers  # noqa: E402
 import report  # noqa: E402
 
 FULL: dict[str, Any] = {
-    "overhead": {"rounds": 15, "target_seconds": 0.25},  # a shared box: more rounds, steadier medians
+    "overhead": {"rounds": 15, "target_seconds": 0.25},  # shared box: more rounds, steadier
     "peers": {"rounds": 5, "target_seconds": 0.25},
     "throughput": {"typical": 5_000, "large": 200, "rounds": 5},
     "delivery": {"typical": 20_000},
