@@ -1,7 +1,7 @@
 """The gateway's one sender: journalled requests become rows, delivered at one budget.
 
 A single thread drains the journal oldest first. It waits until enough spans are waiting
-to fill requests (or the oldest has lingered for one request slot), turns them into SDK
+to fill a request (or the oldest has lingered for one request slot), turns them into SDK
 spans and hands them to the one :class:`~respan_otel.RespanDatasetExporter` the gateway
 holds: the same row selection and mapping as in-process, full 500-log requests, the
 org's pacing, retries and the spool. Journal files are removed only after the exporter
@@ -36,11 +36,13 @@ class Delivery:
         exporter: RespanDatasetExporter,
         *,
         max_spans: int,
+        batch: int,
         linger: float,
     ) -> None:
         self.journal = journal
         self.exporter = exporter
         self.max_spans = max_spans
+        self.batch = batch
         self.linger = linger
         self.handed_over = 0
         """Spans handed to the exporter (rows or not)."""
@@ -85,20 +87,27 @@ class Delivery:
                 self._stop.wait(1.0)
 
     def _wait_for_work(self) -> list[Entry]:
-        """Entries to send now, or ``[]`` after a short idle wait."""
+        """Entries to send now, or ``[]`` after a short idle wait.
+
+        Whole requests' worth (multiples of ``batch`` spans) go at once; a remainder waits
+        up to ``linger`` for company, so a slot of the org budget is rarely spent on a sliver.
+        """
         journal = self.journal
         with journal.arrived:
             oldest = journal.oldest_arrival
             if oldest is None:
                 journal.arrived.wait(1.0)
                 return []
-            if journal.queued_spans < self.max_spans and not self._stop.is_set():
-                # a part-filled request would spend a slot of the org budget: wait for more
-                remaining = oldest + self.linger - time.monotonic()
-                if remaining > 0:
-                    journal.arrived.wait(min(remaining, 1.0))
-                    return []
-        return journal.oldest(self.max_spans)
+            queued = journal.queued_spans
+            waited = time.monotonic() - oldest
+            lingered = self._stop.is_set() or waited >= self.linger
+            if not lingered and queued < self.batch:
+                journal.arrived.wait(min(self.linger - waited, 1.0))
+                return []
+        limit = (
+            self.max_spans if lingered else min(self.max_spans, queued // self.batch * self.batch)
+        )
+        return journal.oldest(limit)
 
     def _deliver(self, entries: list[Entry]) -> None:
         spans: list[ReadableSpan] = []

@@ -89,6 +89,7 @@ class Gateway:
             self.journal,
             exporter,
             max_spans=max_spans or settings.batch_size * 4,
+            batch=settings.batch_size,
             linger=linger if linger is not None else (60.0 / rate if rate > 0 else 0.5),
         )
         self.requests = RequestCounts()
