@@ -1,17 +1,20 @@
 """The gateway's one sender: journalled requests become rows, delivered at one budget.
 
-A single thread drains the journal oldest first. It waits until enough spans are waiting
-to fill a request (or the oldest has lingered for one request slot), turns them into SDK
-spans and hands them to the one :class:`~respan_otel.RespanDatasetExporter` the gateway
-holds: the same row selection and mapping as in-process, full 500-log requests, the
-org's pacing, retries and the spool. Journal files are removed only after the exporter
-returns, when every row is delivered, refused for good (counted) or in its spool.
+A single thread reads the journal oldest first into a queue of spans. Whole requests'
+worth (multiples of ``batch`` spans) go to the one
+:class:`~respan_otel.RespanDatasetExporter` the gateway holds as soon as they are there;
+a remainder waits up to ``linger`` (one request slot of the org budget) for company, so
+requests leave full whatever size the senders' batches have. The exporter applies the
+same row selection and mapping as in-process, the org's pacing, retries and its spool.
+A journal file is removed only once every span it holds has been through the exporter
+(delivered, refused for good and counted, or spooled).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from typing import Final
 
 from google.protobuf.message import DecodeError
@@ -48,6 +51,9 @@ class Delivery:
         """Spans handed to the exporter (rows or not)."""
         self.unreadable = 0
         """Spans in journal files that could not be read back."""
+        self._queue: deque[tuple[ReadableSpan, Entry]] = deque()
+        self._left: dict[int, int] = {}  # entry sequence -> its spans not yet handed over
+        self._last_send = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -75,9 +81,9 @@ class Delivery:
         last_flush = time.monotonic()
         while not self._stop.is_set():
             try:
-                entries = self._wait_for_work()
-                if entries:
-                    self._deliver(entries)
+                count = self._ready()
+                if count:
+                    self._deliver(count)
                     last_flush = time.monotonic()
                 elif time.monotonic() - last_flush >= _IDLE_FLUSH_SECONDS:
                     self.exporter.force_flush(timeout_millis=int(_IDLE_FLUSH_SECONDS * 1000))
@@ -86,43 +92,56 @@ class Delivery:
                 log_internal_error("gateway delivery (the journal keeps the spans)", exc)
                 self._stop.wait(1.0)
 
-    def _wait_for_work(self) -> list[Entry]:
-        """Entries to send now, or ``[]`` after a short idle wait.
-
-        Whole requests' worth (multiples of ``batch`` spans) go at once; a remainder waits
-        up to ``linger`` for company, so a slot of the org budget is rarely spent on a sliver.
-        """
+    def _ready(self) -> int:
+        """How many queued spans to send now (0 after a short idle wait)."""
         journal = self.journal
         with journal.arrived:
             oldest = journal.oldest_arrival
             if oldest is None:
                 journal.arrived.wait(1.0)
-                return []
-            queued = journal.queued_spans
-            waited = time.monotonic() - oldest
+                return 0
+            queued = journal.queued_spans  # read into the queue or not, not yet sent
+            now = time.monotonic()
+            # a part-filled request at most once per slot interval, so remainders of
+            # full requests join the next ones instead of leaving as slivers
+            waited = min(now - oldest, now - self._last_send)
             lingered = self._stop.is_set() or waited >= self.linger
             if not lingered and queued < self.batch:
                 journal.arrived.wait(min(self.linger - waited, 1.0))
-                return []
-        limit = (
-            self.max_spans if lingered else min(self.max_spans, queued // self.batch * self.batch)
-        )
-        return journal.oldest(limit)
+                return 0
+        self._read(self.max_spans - len(self._queue))
+        if lingered:
+            return min(len(self._queue), self.max_spans)
+        return min(self.max_spans, len(self._queue) // self.batch * self.batch)
 
-    def _deliver(self, entries: list[Entry]) -> None:
-        spans: list[ReadableSpan] = []
-        readable: list[Entry] = []
-        for entry in entries:
+    def _read(self, room: int) -> None:
+        """Decode unread journal entries into the queue, up to ``room`` spans."""
+        if room <= 0:
+            return
+        for entry in self.journal.unread(set(self._left), room):
             try:
                 request = ExportTraceServiceRequest.FromString(entry.path.read_bytes())
-                spans.extend(to_spans(request))
+                spans = list(to_spans(request))
             except (OSError, DecodeError, ValueError) as exc:
                 self.unreadable += entry.spans
                 self.journal.set_aside(entry, str(exc))
                 continue
-            readable.append(entry)
-        if spans:
-            self.exporter.export(spans)
-            self.handed_over += len(spans)
-        # the exporter has delivered, counted or spooled every row: the journal may forget
-        self.journal.remove(readable)
+            if not spans:
+                self.journal.remove([entry])
+                continue
+            self._left[entry.sequence] = len(spans)
+            self._queue.extend((span, entry) for span in spans)
+
+    def _deliver(self, count: int) -> None:
+        taken = [self._queue.popleft() for _ in range(count)]
+        self._last_send = time.monotonic()
+        self.exporter.export([span for span, _ in taken])
+        self.handed_over += count
+        done: list[Entry] = []
+        for _, entry in taken:
+            self._left[entry.sequence] -= 1
+            if self._left[entry.sequence] == 0:
+                del self._left[entry.sequence]
+                done.append(entry)
+        # every span of these entries was delivered, counted or spooled: forget them
+        self.journal.remove(done)

@@ -92,7 +92,9 @@ class Journal:
         try:
             descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
-                os.write(descriptor, payload) if payload else None
+                view = memoryview(payload)
+                while view:  # os.write may write less than asked
+                    view = view[os.write(descriptor, view) :]
                 os.fsync(descriptor)
             finally:
                 os.close(descriptor)
@@ -120,10 +122,13 @@ class Journal:
 
     # -- the delivering side -------------------------------------------------------------
 
-    def oldest(self, max_spans: int) -> list[Entry]:
-        """The oldest entries, up to ``max_spans`` spans (at least one entry if any)."""
+    def unread(self, read: set[int], max_spans: int) -> list[Entry]:
+        """The oldest entries not in ``read``, up to ``max_spans`` spans (at least one)."""
         with self._lock:
-            ordered = sorted(self._entries.values(), key=lambda entry: entry.sequence)
+            ordered = sorted(
+                (entry for entry in self._entries.values() if entry.sequence not in read),
+                key=lambda entry: entry.sequence,
+            )
         taken: list[Entry] = []
         total = 0
         for entry in ordered:
