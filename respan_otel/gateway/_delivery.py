@@ -110,9 +110,10 @@ class Delivery:
                 journal.arrived.wait(min(self.linger - waited, 1.0))
                 return 0
         self._read(self.max_spans - len(self._queue))
-        if lingered:
-            return min(len(self._queue), self.max_spans)
-        return min(self.max_spans, len(self._queue) // self.batch * self.batch)
+        full = min(self.max_spans, len(self._queue) // self.batch * self.batch)
+        # full requests whenever there are any; the remainder only once it has lingered
+        # and nothing full is waiting (behind a backlog it joins the next full request)
+        return full or (len(self._queue) if lingered else 0)
 
     def _read(self, room: int) -> None:
         """Decode unread journal entries into the queue, up to ``room`` spans."""
