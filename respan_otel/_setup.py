@@ -39,6 +39,7 @@ from respan_otel._settings import (
 )
 from respan_otel._tracing._handle import reset_tracer_cache
 from respan_otel._tracing._processor import PropagationSpanProcessor
+from respan_otel.gateway._client import gateway_processor, gateway_url
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -91,7 +92,7 @@ class Respan:
         self,
         provider: TracerProvider,
         exporter: RespanDatasetExporter | None,
-        processor: DatasetSpanProcessor | None,
+        processor: SpanProcessor | None,
         options: dict[str, Any],
     ) -> None:
         self.provider = provider
@@ -162,6 +163,8 @@ def configure(
     rows: RowsMode | None = None,
     requests_per_minute: float | None = None,
     shutdown_timeout: float | None = None,
+    gateway: str | None = None,
+    gateway_token: str | None = None,
     **exporter_options: Any,
 ) -> Respan:
     """Set up dataset export in one call; every option falls back to ``RESPAN_*``.
@@ -173,6 +176,10 @@ def configure(
     20,000 queued). Idempotent per provider: a second call returns the first handle
     and warns if its options differ. Without an API key it warns once; tracing works
     and nothing is sent. With ``OTEL_SDK_DISABLED=true`` it does nothing.
+
+    With ``gateway`` (or ``RESPAN_GATEWAY_URL``) spans go over OTLP/HTTP to that
+    ``respan-otel gateway`` with ``gateway_token`` (or ``RESPAN_GATEWAY_TOKEN``) instead
+    of to Respan; the gateway maps and delivers them (``docs/fleet.md``).
 
     Extra keyword options (``batch_size``, ``max_request_bytes``, ``export_timeout``,
     ``request_timeout``, ``spool_max_bytes``, ``allow_insecure_http``) go to
@@ -194,6 +201,8 @@ def configure(
             "requests_per_minute": requests_per_minute,
             "shutdown_timeout": shutdown_timeout,
             "before_send": before_send,
+            "gateway": gateway,
+            "gateway_token": _fingerprint(gateway_token),
             **exporter_options,
         }.items()
         if value is not None
@@ -228,21 +237,28 @@ def configure(
         # Build (and so validate) everything before touching any provider, so a bad
         # option fails here, with or without an API key, and changes nothing.
         bound = _shutdown_bound(shutdown_timeout)
-        exporter = RespanDatasetExporter(
-            api_key=api_key,
-            base_url=base_url,
-            dataset_id=dataset_id,
-            spool_dir=spool_dir,
-            only_root_spans=only_root_spans,
-            rows=rows,
-            requests_per_minute=requests_per_minute,
-            before_send=before_send,
-            redact_keys=redact_keys,
-            **exporter_options,
+        target = gateway_url(gateway)
+        exporter = (
+            RespanDatasetExporter(
+                api_key=api_key,
+                base_url=base_url,
+                dataset_id=dataset_id,
+                spool_dir=spool_dir,
+                only_root_spans=only_root_spans,
+                rows=rows,
+                requests_per_minute=requests_per_minute,
+                before_send=before_send,
+                redact_keys=redact_keys,
+                **exporter_options,
+            )
+            if target is None
+            else None
         )
-        processor = (
-            DatasetSpanProcessor(exporter, shutdown_timeout=bound) if exporter.sending else None
-        )
+        processor: SpanProcessor | None = None
+        if exporter is not None and exporter.sending:
+            processor = DatasetSpanProcessor(exporter, shutdown_timeout=bound)
+        elif target is not None:  # the gateway holds the key and the budget: send OTLP there
+            processor = gateway_processor(target, gateway_token)
         capture = _capture_settings(capture_content, redact_keys)
 
         provider = tracer_provider or _provider_in_use(service_name)

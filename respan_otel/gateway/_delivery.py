@@ -28,6 +28,11 @@ from respan_otel.gateway._journal import Entry, Journal
 
 _IDLE_FLUSH_SECONDS: Final = 5.0
 """How often an idle gateway retries what its exporter spooled."""
+_RATE_WINDOW_SECONDS: Final = 60.0
+_RATE_MIN_SECONDS: Final = 10.0
+"""Arrivals are averaged over at least this long, so one burst does not look like a flood."""
+_BUSY_SHARE: Final = 0.8
+"""Arriving at this share of the budget's ceiling or more, only full requests leave."""
 
 
 class Delivery:
@@ -41,12 +46,15 @@ class Delivery:
         max_spans: int,
         batch: int,
         linger: float,
+        requests_per_minute: float,
     ) -> None:
         self.journal = journal
         self.exporter = exporter
         self.max_spans = max_spans
         self.batch = batch
         self.linger = linger
+        # spans per second the budget can carry in full requests; 0: no budget to keep
+        self.ceiling = requests_per_minute * batch / 60.0
         self.handed_over = 0
         """Spans handed to the exporter (rows or not)."""
         self.unreadable = 0
@@ -54,6 +62,8 @@ class Delivery:
         self._queue: deque[tuple[ReadableSpan, Entry]] = deque()
         self._left: dict[int, int] = {}  # entry sequence -> its spans not yet handed over
         self._last_send = 0.0
+        self._arrivals: deque[tuple[float, int]] = deque()  # (arrived, spans) as read
+        self._first_arrival: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -111,9 +121,19 @@ class Delivery:
                 return 0
         self._read(self.max_spans - len(self._queue))
         full = min(self.max_spans, len(self._queue) // self.batch * self.batch)
-        # full requests whenever there are any; the remainder only once it has lingered
-        # and nothing full is waiting (behind a backlog it joins the next full request)
-        return full or (len(self._queue) if lingered else 0)
+        # full requests whenever there are any; the remainder only once it has lingered,
+        # nothing full is waiting and spans arrive well below the ceiling (near it, a
+        # part-filled request spends a slot the coming full ones need)
+        return full or (len(self._queue) if lingered and not self._busy() else 0)
+
+    def _busy(self) -> bool:
+        """Whether spans arrive at close to what the budget carries in full requests."""
+        if self.ceiling <= 0 or self._first_arrival is None:
+            return False
+        now = self._forget_old_arrivals()
+        span = min(_RATE_WINDOW_SECONDS, max(_RATE_MIN_SECONDS, now - self._first_arrival))
+        rate = sum(spans for _, spans in self._arrivals) / span
+        return rate >= _BUSY_SHARE * self.ceiling
 
     def _read(self, room: int) -> None:
         """Decode unread journal entries into the queue, up to ``room`` spans."""
@@ -132,6 +152,17 @@ class Delivery:
                 continue
             self._left[entry.sequence] = len(spans)
             self._queue.extend((span, entry) for span in spans)
+            arrived = entry.arrived or time.monotonic()  # 0: found at start
+            self._arrivals.append((arrived, len(spans)))
+            if self._first_arrival is None:
+                self._first_arrival = arrived
+        self._forget_old_arrivals()
+
+    def _forget_old_arrivals(self) -> float:
+        now = time.monotonic()
+        while self._arrivals and now - self._arrivals[0][0] > _RATE_WINDOW_SECONDS:
+            self._arrivals.popleft()
+        return now
 
     def _deliver(self, count: int) -> None:
         taken = [self._queue.popleft() for _ in range(count)]

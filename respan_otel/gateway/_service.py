@@ -90,6 +90,7 @@ class Gateway:
             exporter,
             max_spans=max_spans or settings.batch_size * 4,
             batch=settings.batch_size,
+            requests_per_minute=rate,
             linger=linger if linger is not None else (60.0 / rate if rate > 0 else 0.5),
         )
         self.requests = RequestCounts()
