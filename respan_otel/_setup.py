@@ -70,7 +70,7 @@ class _ProcessorSlot(SpanProcessor):
     ``configure()`` after ``shutdown()`` swaps the target instead of adding another."""
 
     def __init__(self) -> None:
-        self.target: DatasetSpanProcessor | None = None
+        self.target: SpanProcessor | None = None  # or the OTLP processor to a gateway
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         return None
