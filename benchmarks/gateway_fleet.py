@@ -1,7 +1,7 @@
-"""Fleet benchmark: N app processes against one org-wide limit, with and without a gateway.
+"""Gateway fleet benchmark: N app processes against one org-wide limit, with or without a gateway.
 
-    .venv/bin/python benchmarks/fleet.py                 # N = 1, 4, 16, 64, both ways, + kill -9
-    .venv/bin/python benchmarks/fleet.py --n 4 --duration 20 --output -   # a quick look
+    .venv/bin/python benchmarks/gateway_fleet.py       # N = 1, 4, 16, 64, both ways, + kill -9
+    .venv/bin/python benchmarks/gateway_fleet.py --n 4 --duration 20 --output -   # a look
 
 For each N, ``rate`` logs/s in total (300 by default, above the 250 logs/s ceiling) are
 offered for ``duration`` seconds by N processes, in two set-ups measured one after the
@@ -18,6 +18,11 @@ accepted in the 60 s window from ``warmup`` s after the start, over 15,000), end
 latency (row made -> accepted), and the gateway's CPU seconds per span. With
 ``--kill`` a gateway run is repeated with a ``kill -9`` of the gateway mid-run and a
 restart. The section "Fleet" of docs/benchmarks.md is replaced with the results.
+
+The org limit is enforced by ``org_limit_proxy.py`` rather than the local server's own
+org-wide mode (``LocalRespan(org_rate_limit_per_minute=...)``, which landed meanwhile):
+the proxy also meters every accepted request (fill, latency) and lets each app hold a
+key of its own, as an organization's services do.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ from tests.gateway.process import GatewayProcess  # noqa: E402
 LIMIT, WINDOW, BATCH = 30, 60.0, 500
 CEILING_PER_WINDOW = LIMIT * BATCH
 NONE = "n/a"
-MARK_START, MARK_END = "<!-- fleet:start -->", "<!-- fleet:end -->"
+MARK_START, MARK_END = "<!-- gateway-fleet:start -->", "<!-- gateway-fleet:end -->"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -101,7 +106,7 @@ def run(mode: str, n: int, options: argparse.Namespace, *, kill_at: float | None
             }
             apps.append(
                 subprocess.Popen(
-                    [sys.executable, str(HERE / "fleet_app.py"), json.dumps(argument)],
+                    [sys.executable, str(HERE / "gateway_fleet_app.py"), json.dumps(argument)],
                     env=env,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.DEVNULL,
@@ -201,7 +206,8 @@ def render(results: list[dict], options: argparse.Namespace) -> str:
         MARK_START,
         "## Fleet: one gateway against the org limit",
         "",
-        f"`benchmarks/fleet.py`, {time.strftime('%Y-%m-%d', time.gmtime())}, this machine "
+        f"`benchmarks/gateway_fleet.py`, {time.strftime('%Y-%m-%d', time.gmtime())}, this machine"
+        " "
         f"({os.cpu_count()} cores, shared). {options.rate:g} logs/s offered in total (the "
         f"ceiling is 250) for {options.duration:g} s by N app processes; the backend is the "
         "local server behind `benchmarks/org_limit_proxy.py`, which enforces Respan's org "
@@ -246,7 +252,7 @@ def render(results: list[dict], options: argparse.Namespace) -> str:
             "it was down stay in their SDK queues and are retried (or dropped by the SDK "
             "when its queue is full: never acknowledged, so not counted as lost).",
         ]
-    lines += ["", "Raw results: `benchmarks/.results/fleet.json`.", MARK_END]
+    lines += ["", "Raw results: `benchmarks/.results/gateway_fleet.json`.", MARK_END]
     return "\n".join(lines) + "\n"
 
 
@@ -276,7 +282,7 @@ def main() -> None:
     if options.kill:
         results.append(run("gateway", options.kill, options, kill_at=options.kill_at))
     (HERE / ".results").mkdir(exist_ok=True)
-    (HERE / ".results" / "fleet.json").write_text(json.dumps(results, indent=1))
+    (HERE / ".results" / "gateway_fleet.json").write_text(json.dumps(results, indent=1))
     section = render(results, options)
     if options.output == "-":
         print(section)

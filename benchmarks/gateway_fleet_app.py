@@ -1,4 +1,4 @@
-"""One app process of the fleet benchmark (run by ``fleet.py`` with a JSON argument).
+"""One app process of the fleet benchmark (run by ``gateway_fleet.py`` with a JSON argument).
 
 ``gateway`` mode: the stock SDK and OTLP/HTTP exporter (configured by the standard
 ``OTEL_EXPORTER_OTLP_*`` variables) send to the gateway; acknowledged span ids are kept.
