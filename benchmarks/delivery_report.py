@@ -54,6 +54,8 @@ def delivery_tables(results: dict[str, Any], targets: list[list[str]]) -> list[s
         )
     lines += _burst(results.get("burst", {"error": "not run"}), targets)
     lines += _outage(results.get("long_outage", {"error": "not run"}), targets)
+    if results.get("delivery_note"):  # what a partial re-run changed, said in the report
+        lines += [f"*Note*: {results['delivery_note']}", ""]
     return lines
 
 
