@@ -9,7 +9,7 @@ from typing import Any, Final
 from urllib.parse import quote, unquote
 
 from respan_otel import _tracetree as tracetree
-from respan_otel._datasets import is_dataset_id
+from respan_otel._datasets import dataset_id_of, is_dataset_id
 from respan_otel._version import __version__
 from respan_otel.local._api import Api, Request
 from respan_otel.local._common import ApiError, dumps, loads, not_found
@@ -150,7 +150,7 @@ class Reader:
     def _dataset_id(self, ds: str) -> str:
         """A dataset id from an id or a name (names are looked up, as the CLI does)."""
         if is_dataset_id(ds):
-            return ds
+            return dataset_id_of(ds)
         found = self._call(
             "POST",
             "/api/datasets/list/",

@@ -142,6 +142,12 @@ def test_logs_come_newest_first_one_server_page_at_a_time(
     assert beyond["results"] == []
 
 
+def test_an_explicit_id_names_the_dataset(viewer_server: LocalRespan, session: requests.Session):
+    some = dataset_id(session, viewer_server, "paged runs")
+    # the call-site rule's explicit form, id:<id>, reads the same dataset as the bare id
+    assert get(session, viewer_server, f"datasets/id:{some}")["log_count"] == PAGED_LOGS
+
+
 def test_filters_use_the_api_filters(viewer_server: LocalRespan, session: requests.Session):
     errors = get(session, viewer_server, "datasets/paged runs/logs", status="error")
     assert errors["count"] == 13
