@@ -167,8 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(func=_doctor)
 
     add_reading_commands(commands, dataset_commands, leaf, _client)
-    _add_experiment_commands(commands, leaf)
-    _add_api_commands(commands, dataset_commands, leaf)
+    experiment_actions = _add_experiment_commands(commands, leaf)
+    _add_api_commands(dataset_commands, experiment_actions, leaf)
     _add_spool_commands(commands, leaf)
     return parser
 
@@ -429,8 +429,13 @@ def _datasets_list(args: argparse.Namespace) -> int:
 # --- experiment run / compare (respan_otel.experiments) ---------------------------------
 
 
-def _add_experiment_commands(commands: Any, leaf: list[argparse.ArgumentParser]) -> None:
-    experiment = commands.add_parser("experiment", help="run a task over a dataset and score it")
+def _add_experiment_commands(commands: Any, leaf: list[argparse.ArgumentParser]) -> Any:
+    """``experiment run|compare``; returns the group so the API block adds its actions."""
+    experiment = commands.add_parser(
+        "experiment",
+        aliases=["experiments"],  # one group, either spelling
+        help="run and compare experiments; create, list, change and delete them; read their rows",
+    )
     actions = experiment.add_subparsers(dest="action", metavar="ACTION", required=True)
     run = actions.add_parser(
         "run",
@@ -488,6 +493,7 @@ def _add_experiment_commands(commands: Any, leaf: list[argparse.ArgumentParser])
     compare.add_argument("baseline", metavar="A")
     compare.add_argument("candidate", metavar="B")
     compare.set_defaults(func=_experiment_compare)
+    return actions
 
 
 def _experiment_run(args: argparse.Namespace) -> int:
@@ -525,9 +531,9 @@ def _experiment_compare(args: argparse.Namespace) -> int:
 
 
 def _add_api_commands(
-    commands: Any, dataset_commands: Any, leaf: list[argparse.ArgumentParser]
+    dataset_commands: Any, actions: Any, leaf: list[argparse.ArgumentParser]
 ) -> None:
-    """``datasets import-spans|remove-logs|summary`` and ``experiments ...``."""
+    """``datasets import-spans|remove-logs|summary`` and ``experiment list|get|...``."""
     filters_help = "filters in the API's JSON form (see logs list --help)"
     imported = dataset_commands.add_parser(
         "import-spans",
@@ -563,10 +569,6 @@ def _add_api_commands(
     summary.add_argument("--filters", default=None, metavar="JSON", help=filters_help)
     summary.set_defaults(func=_datasets_summary)
 
-    experiments = commands.add_parser(
-        "experiments", help="create, list, change and delete experiments; read their logs"
-    )
-    actions = experiments.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", parents=leaf, help="list every experiment")
     listing.set_defaults(func=_experiments_list)
     shown = actions.add_parser("get", parents=leaf, help="show one experiment")

@@ -87,7 +87,7 @@ def test_experiments_commands(
         capsys,
         local,
         "--json",
-        "experiments",
+        "experiment",
         "create",
         "--dataset",
         dataset,
@@ -103,12 +103,14 @@ def test_experiments_commands(
     exp = experiment["id"]
     assert (experiment["status"], experiment["log_count"]) == ("pending", 3)
 
-    code, out, _ = run(capsys, local, "experiments", "list")
-    assert code == 0
-    assert "cli run" in out
-    code, out, _ = run(capsys, local, "experiments", "update", exp, "--status", "running")
+    # one group for running and for managing experiments; the plural spelling is an alias
+    for group in ("experiment", "experiments"):
+        code, out, _ = run(capsys, local, group, "list")
+        assert code == 0
+        assert "cli run" in out
+    code, out, _ = run(capsys, local, "experiment", "update", exp, "--status", "running")
     assert "running" in out
-    code, out, _ = run(capsys, local, "experiments", "logs", exp, "--page-size", "2")
+    code, out, _ = run(capsys, local, "experiment", "logs", exp, "--page-size", "2")
     assert code == 0
     assert "page 1: 2 of 3 rows (next: --page 2)" in out
     with RespanClient(KEY, local.base_url) as client:
@@ -116,16 +118,16 @@ def test_experiments_commands(
         client.experiments.logs.update(
             exp, row.id, input=row.input, output="x", scores={"exact": False}
         )
-    code, out, _ = run(capsys, local, "experiments", "summary", exp)
+    code, out, _ = run(capsys, local, "experiment", "summary", exp)
     assert "score exact: 0 true / 1 false" in out
-    code, out, _ = run(capsys, local, "--json", "experiments", "get", exp)
+    code, out, _ = run(capsys, local, "--json", "experiment", "get", exp)
     assert json.loads(out)[0]["status"] == "running"
-    code, _, err = run(capsys, local, "experiments", "update", exp, "--status", "pending")
+    code, _, err = run(capsys, local, "experiment", "update", exp, "--status", "pending")
     assert code == 1
     assert "cannot go from running to pending" in err
-    code, out, _ = run(capsys, local, "experiments", "delete", exp)
+    code, out, _ = run(capsys, local, "experiment", "delete", exp)
     assert (code, out.strip()) == (0, f"Deleted experiment {exp}")
-    code, _, err = run(capsys, local, "experiments", "get", exp)
+    code, _, err = run(capsys, local, "experiment", "get", exp)
     assert code == 1
     assert "not found" in err.lower()
 
@@ -136,7 +138,7 @@ def test_bad_json_arguments_are_usage_errors(
     code, _, err = run(
         capsys,
         local,
-        "experiments",
+        "experiment",
         "create",
         "--dataset",
         dataset,
