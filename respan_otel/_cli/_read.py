@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 from respan_otel import _tracetree as tracetree
-from respan_otel._cli_text import (
+from respan_otel._cli._text import (
     EXIT_API_ERROR,
     EXIT_OK,
     Progress,

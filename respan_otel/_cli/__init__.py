@@ -1,0 +1,1 @@
+"""The ``respan-otel`` command's pieces; :mod:`respan_otel.cli` assembles them."""
