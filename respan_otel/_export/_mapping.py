@@ -19,13 +19,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from respan_otel import _attributes as attrs
 from respan_otel._export import conventions
 from respan_otel._export.conventions import genai, openinference, respan, traceloop
-from respan_otel._export.conventions._common import MISSING, Reader, first, text
+from respan_otel._export.conventions._common import (
+    ASSOCIATION_PREFIX,
+    MISSING,
+    Reader,
+    first_present,
+    text,
+)
 from respan_otel._redact import REDACTED, Redactor
 
 MODEL_KEYS: Final = (
@@ -75,6 +82,17 @@ ID_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     "thread_identifier": (attrs.THREAD_IDENTIFIER, *respan.THREAD_KEYS),
     "custom_identifier": (attrs.CUSTOM_IDENTIFIER, *respan.CUSTOM_KEYS),
 }
+
+LOOKUP_KEYS: Final = frozenset(
+    (
+        *MODEL_KEYS,
+        *PROVIDER_KEYS,
+        *(key for keys in METRIC_KEYS.values() for key in keys),
+        *(key for keys in ID_KEYS.values() for key in keys),
+    )
+)
+"""Every key looked up by name for metadata and metrics: which of them a span holds is
+found once (our own spans usually hold none), so absent groups cost nothing."""
 
 CONTENT_MARKERS: Final = frozenset(
     {
@@ -182,15 +200,20 @@ def span_to_log(span: ReadableSpan, *, redactor: Redactor | None = None) -> Mapp
 
 
 def map_span(
-    span: ReadableSpan, attributes: Mapping[str, Any], redactor: Redactor | None
+    span: ReadableSpan,
+    attributes: Mapping[str, Any],
+    redactor: Redactor | None,
+    kind: str | None = None,
 ) -> MappedLog:
-    """The row body of a span known to carry content (``attributes``: :func:`plain`).
+    """The row body of a span known to carry content (``attributes``: :func:`plain`;
+    ``kind``: its :func:`conventions.log_type`, when the caller has it already).
 
     ``redactor`` masks secrets in content read from other instrumentations' attributes;
     our own attributes were redacted when they were recorded.
     """
     reader = Reader(attributes, redactor)
-    kind = conventions.log_type(attributes)
+    if kind is None:
+        kind = conventions.log_type(attributes)
     step_input = respan.own_json(attributes, attrs.INPUT)
     output = respan.own_json(attributes, attrs.OUTPUT)
     if step_input is MISSING or output is MISSING:
@@ -203,9 +226,10 @@ def map_span(
     if output is not MISSING:
         body["output"] = output
 
-    metadata = _metadata(span, attributes, reader, kind)
+    present = LOOKUP_KEYS.intersection(attributes)
+    metadata = _metadata(span, attributes, reader, kind, present)
     body["metadata"] = metadata
-    body["metrics"] = _metrics(span, attributes)
+    body["metrics"] = _metrics(span, attributes, reader, present)
     if span.start_time is not None:
         body["start_time"] = _iso(span.start_time)
     if span.end_time is not None:
@@ -226,36 +250,39 @@ def map_span(
 
 
 def _metadata(
-    span: ReadableSpan, attributes: Mapping[str, Any], reader: Reader, kind: str
+    span: ReadableSpan,
+    attributes: Mapping[str, Any],
+    reader: Reader,
+    kind: str,
+    present: frozenset[str],
 ) -> dict[str, Any]:
     metadata: dict[str, Any] = {}
     openinference_metadata = reader.json(openinference.METADATA)
     if isinstance(openinference_metadata, dict):
         metadata.update(reader.clean(openinference_metadata))
-    prefix = traceloop.ASSOCIATION_PREFIX
-    for key, value in attributes.items():
-        if key.startswith(prefix):
-            name = key[len(prefix) :]
-            secret = reader.redactor is not None and reader.redactor.matches(name)
-            metadata[name] = REDACTED if secret else reader.clean(value)
+    skip = len(ASSOCIATION_PREFIX)
+    for key, value in reader.prefixed(ASSOCIATION_PREFIX):
+        name = key[skip:]
+        secret = reader.redactor is not None and reader.redactor.matches(name)
+        metadata[name] = REDACTED if secret else reader.clean(value)
     if kind == "llm" and attrs.KIND not in attributes:
         parameters = genai.request_parameters(attributes) or openinference.request_parameters(
             reader
         )
         metadata.update(reader.clean(parameters))
-    own = respan.own_json(attributes, attrs.METADATA)
+    own = respan.own_metadata(attributes)
     if isinstance(own, dict):
         metadata.update(own)
 
     metadata["log_type"] = kind
-    model = metadata.get("model") or first(attributes, MODEL_KEYS)
+    model = metadata.get("model") or first_present(attributes, MODEL_KEYS, present)
     if model is not None:
         metadata["model"] = str(model)
-    provider = first(attributes, PROVIDER_KEYS)
+    provider = first_present(attributes, PROVIDER_KEYS, present)
     if provider is not None:
         metadata.setdefault("provider", str(provider))
     for field, keys in ID_KEYS.items():
-        value = first(attributes, keys)
+        value = first_present(attributes, keys, present)
         if value is not None:
             metadata[field] = str(value)
 
@@ -266,9 +293,9 @@ def _metadata(
         metadata["span_id"] = f"{context.span_id:016x}"
     if span.parent is not None:
         metadata["parent_span_id"] = f"{span.parent.span_id:016x}"
-    service = span.resource.attributes.get("service.name") if span.resource else None
+    service = _service_name(span.resource)
     if service is not None:
-        metadata["service_name"] = str(service)
+        metadata["service_name"] = service
     if span.status.status_code is StatusCode.ERROR:
         error_type, error_message = _error(span, attributes)
         metadata["error_type"] = error_type
@@ -277,6 +304,22 @@ def _metadata(
     if end_reason is not None:
         metadata["end_reason"] = str(end_reason)
     return metadata
+
+
+_last_resource: tuple[Resource | None, str | None] = (None, None)
+"""The last resource :func:`_service_name` read, and its answer (a provider's spans all
+share one resource, whose attribute mapping answers in Python)."""
+
+
+def _service_name(resource: Resource | None) -> str | None:
+    global _last_resource
+    cached = _last_resource  # one read: another thread may replace it (a tuple, whole)
+    if cached[0] is resource and resource is not None:
+        return cached[1]
+    service = resource.attributes.get("service.name") if resource else None
+    found = None if service is None else str(service)
+    _last_resource = (resource, found)
+    return found
 
 
 def _error(span: ReadableSpan, attributes: Mapping[str, Any]) -> tuple[str, str]:
@@ -291,19 +334,22 @@ def _error(span: ReadableSpan, attributes: Mapping[str, Any]) -> tuple[str, str]
     )
 
 
-def _metrics(span: ReadableSpan, attributes: Mapping[str, Any]) -> dict[str, Any]:
+def _metrics(
+    span: ReadableSpan, attributes: Mapping[str, Any], reader: Reader, present: frozenset[str]
+) -> dict[str, Any]:
     metrics: dict[str, Any] = {}
     if span.start_time is not None and span.end_time is not None:
         metrics["latency"] = max(0, span.end_time - span.start_time) / 1e9
-    for field, keys in METRIC_KEYS.items():
-        value = number(first(attributes, keys))
-        if value is not None:
-            metrics[field] = value
-    for key, value in attributes.items():
-        if key.startswith(attrs.METRICS_PREFIX):
-            found = number(value)
-            if found is not None:
-                metrics[key[len(attrs.METRICS_PREFIX) :]] = found
+    if present:
+        for field, keys in METRIC_KEYS.items():
+            value = number(first_present(attributes, keys, present))
+            if value is not None:
+                metrics[field] = value
+    skip = len(attrs.METRICS_PREFIX)
+    for key, value in reader.prefixed(attrs.METRICS_PREFIX):
+        found = number(value)
+        if found is not None:
+            metrics[key[skip:]] = found
     if "total_tokens" not in metrics and {"prompt_tokens", "completion_tokens"} <= metrics.keys():
         total = metrics["prompt_tokens"] + metrics["completion_tokens"]
         if math.isfinite(total):
@@ -311,10 +357,18 @@ def _metrics(span: ReadableSpan, attributes: Mapping[str, Any]) -> dict[str, Any
     return metrics
 
 
+_last_second: tuple[int, str] = (-1, "")
+"""The last whole second :func:`_iso` wrote, and its text (spans come in bursts)."""
+
+
 def _iso(nanoseconds: int) -> str:
     """An OTel timestamp as ISO 8601 UTC with microseconds, as Respan's log fields use."""
+    global _last_second
     seconds, rest = divmod(nanoseconds, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest // 1000:06d}Z"
+    cached = _last_second  # one read: another thread may replace it (a tuple, whole)
+    if cached[0] != seconds:
+        cached = _last_second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    return f"{cached[1]}.{rest // 1000:06d}Z"
 
 
 def number(value: object) -> int | float | None:

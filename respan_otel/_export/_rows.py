@@ -32,7 +32,7 @@ from typing import Any, Final
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from respan_otel._export import _cost, _sources
+from respan_otel._export import _cost, _sources, conventions
 from respan_otel._export._mapping import (
     NO_INPUT,
     BeforeSend,
@@ -116,11 +116,17 @@ class RowBuilder:
             self._forward(span, below)
             batch.not_rows["no-content"] += 1
             return
-        mapped = map_span(span, attributes, self._redactor)
+        kind = conventions.log_type(attributes)
+        own = respan.is_own(attributes)
+        if not own and kind not in USAGE_KINDS:
+            early = self._plumbing(span, kind)
+            if early is not None:  # no row whatever its content: not mapped at all
+                self._forward(span, below)
+                batch.not_rows[early] += 1
+                return
+        mapped = map_span(span, attributes, self._redactor, kind)
         body = mapped.body
         metadata, metrics = body["metadata"], body["metrics"]
-        kind = metadata["log_type"]
-        own = respan.is_own(attributes)
         up = below  # what this span adds to its parent's totals
         duplicate = False
         if kind in USAGE_KINDS:
@@ -128,7 +134,8 @@ class RowBuilder:
             wraps_calls = below is not None and below.llm_calls > 0
             if not own:  # our spans are never a second span of one call
                 duplicate = wraps_calls or self._seen_call(span, attributes)
-            if not duplicate and not wraps_calls:
+            # nothing to add up when nothing waits beneath and no parent here will read it
+            if not duplicate and not wraps_calls and (below is not None or _has_parent(span)):
                 up = up or Totals()
                 up.add_call(metrics, llm=kind == "llm")
                 if kind == "llm":
@@ -160,6 +167,18 @@ class RowBuilder:
             batch.not_rows[drop_reason or "before-send"] += 1
         else:
             batch.rows.append(kept)
+
+    def _plumbing(self, span: ReadableSpan, kind: str) -> str | None:
+        """What :meth:`_reason` says of a foreign span that is no model call, when that
+        does not depend on its content."""
+        if self.rows == "all":
+            return None
+        root = is_root(span)
+        if self.rows == "roots":
+            return None if root else "not-root"
+        if root:
+            return None
+        return "plumbing" if kind not in KEPT_KINDS or _private(span.name) else None
 
     def _reason(
         self,
@@ -231,6 +250,11 @@ class RowBuilder:
             scope,
             _sources.content_setting(scope),
         )
+
+
+def _has_parent(span: ReadableSpan) -> bool:
+    """Whether the span has a parent in this process (one its totals go to)."""
+    return span.parent is not None and not span.parent.is_remote
 
 
 def _only_reprs(body: dict[str, Any]) -> bool:

@@ -105,7 +105,7 @@ def _embedding(reader: Reader) -> tuple[Any, Any]:
     texts, summary = openinference.embedding(reader)
     if texts is MISSING:
         raw = _blob_input(reader)
-        texts = raw.get("input", MISSING) if isinstance(raw, Mapping) else raw
+        texts = raw.get("input", MISSING) if isinstance(raw, dict) else raw
     return texts, summary  # never output.value: it may hold the vectors
 
 

@@ -8,8 +8,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from respan_otel import _attributes as attrs
 from respan_otel._redact import Redactor
 from respan_otel._serialize import to_jsonable
+from respan_otel._serialize._kinds import SHORT
 from respan_otel._settings import capture_settings
 
 
@@ -73,6 +75,14 @@ def first(attributes: Mapping[str, Any], keys: Sequence[str]) -> Any:
     return None
 
 
+def first_present(attributes: Mapping[str, Any], keys: Sequence[str], present: Any) -> Any:
+    """:func:`first`, knowing which keys the span has (``present``, a set): a span holding
+    none of ``keys`` costs one set check instead of a lookup per key."""
+    if present.isdisjoint(keys):
+        return None
+    return first(attributes, keys)
+
+
 FLAT_PREFIXES: Final = (
     "llm.input_messages.",
     "llm.output_messages.",
@@ -84,8 +94,34 @@ FLAT_PREFIXES: Final = (
     "gen_ai.completion.",
     "llm.request.functions.",
 )
-"""Every prefix :meth:`Reader.flat` is asked for: the keys under them are found in one
+"""Every prefix :meth:`Reader.flat` is asked for."""
+ASSOCIATION_PREFIX: Final = "traceloop.association.properties."
+"""Traceloop's association properties (the row's metadata)."""
+SCANNED_PREFIXES: Final = (*FLAT_PREFIXES, ASSOCIATION_PREFIX, attrs.METRICS_PREFIX)
+"""Every prefix :meth:`Reader.prefixed` is asked for: the keys under them are found in one
 pass over the attributes, however many of them a span is asked about."""
+
+
+MAX_CACHED_KEYS: Final = 8192
+"""Attribute names whose prefix and flattened path are remembered (instrumentations
+write the same few names on every span)."""
+_PREFIX_OF: dict[str, str] = {}
+_PATHS: dict[str, tuple[int, tuple[str, ...]] | None] = {}
+
+
+def _remember(cache: dict[str, Any], key: str, value: Any) -> None:
+    if len(cache) >= MAX_CACHED_KEYS:
+        cache.clear()
+    cache[key] = value
+
+
+def _path_of(key: str, skip: int) -> tuple[int, tuple[str, ...]] | None:
+    """``("<prefix>3.message.role", len(prefix))`` -> ``(3, ("role",))``; ``None`` when
+    the name holds no index."""
+    index, _, rest = key[skip:].partition(".")
+    if not rest or not _is_index(index):
+        return None
+    return int(index), tuple(part for part in rest.split(".") if part not in _WRAPPERS)
 
 
 class Reader:
@@ -98,20 +134,24 @@ class Reader:
         self.redactor = redactor
         self._flat: dict[str, list[tuple[str, Any]]] | None = None
 
-    def _flat_items(self, prefix: str) -> list[tuple[str, Any]]:
+    def prefixed(self, prefix: str) -> list[tuple[str, Any]]:
+        """The attributes under ``prefix`` (one of :data:`SCANNED_PREFIXES`), in order."""
         if self._flat is None:
             groups: dict[str, list[tuple[str, Any]]] = {}
             for key, value in self.attributes.items():
-                if key.startswith(FLAT_PREFIXES):  # one C-level check per key
-                    for known in FLAT_PREFIXES:
-                        if key.startswith(known):
-                            groups.setdefault(known, []).append((key, value))
-                            break
+                if key.startswith(SCANNED_PREFIXES):  # one C-level check per key
+                    known = _PREFIX_OF.get(key)
+                    if known is None:
+                        known = next(p for p in SCANNED_PREFIXES if key.startswith(p))
+                        _remember(_PREFIX_OF, key, known)
+                    groups.setdefault(known, []).append((key, value))
             self._flat = groups
         return self._flat.get(prefix, [])
 
     def clean(self, value: Any) -> Any:
         """Bounded, JSON-safe and redacted."""
+        if type(value) is str and len(value) <= SHORT:
+            return value  # what the serializer gives back for it, without its set-up
         return to_jsonable(value, redactor=self.redactor)
 
     def json(self, key: str) -> Any:
@@ -132,9 +172,10 @@ class Reader:
         ``tool_calls[1]["function"]["name"]``. Wrapper segments (``message``,
         ``tool_call``, ``document``...) are skipped.
         """
+        known = prefix in FLAT_PREFIXES  # then the name alone gives its path: cached
         items = (
-            self._flat_items(prefix)
-            if prefix in FLAT_PREFIXES
+            self.prefixed(prefix)
+            if known
             else [(k, v) for k, v in self.attributes.items() if k.startswith(prefix)]
         )
         if not items:
@@ -143,13 +184,17 @@ class Reader:
         root: dict[int, dict[Any, Any]] = {}
         nested = False
         for key, value in items:
-            index, _, rest = key[skip:].partition(".")
-            if not rest or not _is_index(index):
+            found = _PATHS.get(key, MISSING) if known else MISSING
+            if found is MISSING:
+                found = _path_of(key, skip)
+                if known:
+                    _remember(_PATHS, key, found)
+            if found is None:
                 continue
-            node = root.get(int(index))
+            index, path = found
+            node = root.get(index)
             if node is None:
-                node = root[int(index)] = {}
-            path = [part for part in rest.split(".") if part not in _WRAPPERS]
+                node = root[index] = {}
             if len(path) == 1:  # the common case: "<i>.message.role"
                 node[path[0]] = value
                 continue
@@ -226,7 +271,7 @@ def message(
 def tool_call(call: Mapping[str, Any]) -> dict[str, Any]:
     """``{"id", "name", "arguments"}`` from the shapes the conventions use, arguments parsed."""
     function = call.get("function")
-    source = function if isinstance(function, Mapping) else call
+    source = function if isinstance(function, dict) else call
     out: dict[str, Any] = {}
     if call.get("id") is not None:
         out["id"] = str(call["id"])
@@ -243,7 +288,7 @@ def joined_text(parts: Sequence[Any]) -> Any:
     for part in parts:
         if isinstance(part, str):
             texts.append(part)
-        elif isinstance(part, Mapping) and part.get("type", "text") == "text":
+        elif isinstance(part, dict) and part.get("type", "text") == "text":
             value = part.get("content", part.get("text"))
             if not isinstance(value, str):
                 return list(parts)

@@ -38,7 +38,7 @@ MAX_ITEMS: Final = 1000
 
 def unwrap(value: Any) -> Any:
     """A one-key envelope's value, with LangChain blobs turned into messages."""
-    if isinstance(value, Mapping) and len(value) == 1:
+    if isinstance(value, dict) and len(value) == 1:
         (key,) = value
         if key in _SINGLE_KEYS:
             value = value[key]
@@ -56,7 +56,7 @@ def unblob(value: Any, depth: int = 0) -> Any:
         if len(value) == 1 and isinstance(value[0], list):
             return unblob(value[0], depth + 1)
         return [unblob(item, depth + 1) for item in value]
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         return value
     if value.get("lc") == 1 and value.get("type") == "constructor":
         return _constructor(value, depth)
@@ -74,7 +74,7 @@ def _constructor(value: Mapping[str, Any], depth: int) -> Any:
     ids = value.get("id")
     name = ids[-1] if isinstance(ids, list) and ids else ""
     kwargs = value.get("kwargs")
-    if not isinstance(kwargs, Mapping):
+    if not isinstance(kwargs, dict):
         return value
     if name in _MESSAGE_TYPES:
         return _langchain_message(_MESSAGE_TYPES[name], kwargs)
@@ -88,7 +88,7 @@ def _message_dump(value: Mapping[str, Any]) -> dict[str, Any] | None:
     if not isinstance(kind, str) or kind not in _MESSAGE_TYPES:
         return None
     data = value.get("data")
-    if isinstance(data, Mapping) and "content" in data:
+    if isinstance(data, dict) and "content" in data:
         return _langchain_message(_MESSAGE_TYPES[kind], data)
     if "content" in value:
         return _langchain_message(_MESSAGE_TYPES[kind], value)
@@ -106,7 +106,7 @@ def _langchain_message(role: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         tool_calls=[
             {"id": c.get("id"), "name": c.get("name"), "arguments": c.get("args")}
             for c in calls
-            if isinstance(c, Mapping)
+            if isinstance(c, dict)
         ]
         if isinstance(calls, list)
         else (),
@@ -122,9 +122,9 @@ def _generations(generations: Any, depth: int) -> Any:
         return generations
     out = []
     for generation in generations:
-        if isinstance(generation, Mapping) and "message" in generation:
+        if isinstance(generation, dict) and "message" in generation:
             out.append(unblob(generation["message"], depth + 1))
-        elif isinstance(generation, Mapping) and "text" in generation:
+        elif isinstance(generation, dict) and "text" in generation:
             out.append(message("assistant", generation["text"]))
     return out[0] if len(out) == 1 else out
 
@@ -139,7 +139,7 @@ def only_reprs(value: Any, depth: int = 0) -> bool:
         return False
     if isinstance(value, list) and len(value) <= MAX_ITEMS:
         return all(only_reprs(item, depth + 1) for item in value)
-    if isinstance(value, Mapping) and len(value) <= MAX_ITEMS:
+    if isinstance(value, dict) and len(value) <= MAX_ITEMS:
         return all(only_reprs(item, depth + 1) for item in value.values())
     return False
 
@@ -147,12 +147,12 @@ def only_reprs(value: Any, depth: int = 0) -> bool:
 def documents(value: Any) -> Any:
     """LangChain documents (``page_content``), bare or under ``{"documents": [...]}``, as
     ``[{"content", "id", "metadata"}]``; anything else unchanged."""
-    items = value.get("documents") if isinstance(value, Mapping) else value
+    items = value.get("documents") if isinstance(value, dict) else value
     if not isinstance(items, list) or not items or len(items) > MAX_ITEMS:
         return value
     out = []
     for item in items:
-        if not isinstance(item, Mapping) or "page_content" not in item:
+        if not isinstance(item, dict) or "page_content" not in item:
             return value
         document = {"content": item["page_content"]}
         if item.get("id") is not None:
@@ -166,24 +166,24 @@ def documents(value: Any) -> Any:
 def provider_response(value: Any) -> Any:
     """A raw chat response (OpenAI ``choices``, Anthropic content blocks) as the assistant
     message(s); anything else unchanged."""
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         return value
     choices = value.get("choices")
     if isinstance(choices, list) and choices:
         found = [
             _openai_message(choice["message"])
             for choice in choices
-            if isinstance(choice, Mapping) and isinstance(choice.get("message"), Mapping)
+            if isinstance(choice, dict) and isinstance(choice.get("message"), dict)
         ]
         if found:
             return found[0] if len(found) == 1 else found
     content = value.get("content")
     if value.get("role") == "assistant" and isinstance(content, list):
-        texts = [b for b in content if isinstance(b, Mapping) and b.get("type") == "text"]
+        texts = [b for b in content if isinstance(b, dict) and b.get("type") == "text"]
         calls = [
             {"id": b.get("id"), "name": b.get("name"), "arguments": b.get("input")}
             for b in content
-            if isinstance(b, Mapping) and b.get("type") == "tool_use"
+            if isinstance(b, dict) and b.get("type") == "tool_use"
         ]
         return message("assistant", joined_text(texts) if texts else None, tool_calls=calls)
     return value

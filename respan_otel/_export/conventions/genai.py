@@ -56,16 +56,14 @@ REQUEST_PARAMETERS: Final[Mapping[str, str]] = {
 
 def _from_parts(item: Any) -> dict[str, Any] | None:
     """One ``{"role", "parts": [...]}`` message in the row's message shape."""
-    if not isinstance(item, Mapping):
+    if not isinstance(item, dict):
         return None
     parts = item.get("parts")
     if not isinstance(parts, list):
         return message(item.get("role"), item.get("content", MISSING))
-    calls = [p for p in parts if isinstance(p, Mapping) and p.get("type") == "tool_call"]
-    responses = [
-        p for p in parts if isinstance(p, Mapping) and p.get("type") == "tool_call_response"
-    ]
-    rest = [p for p in parts if not isinstance(p, Mapping) or p.get("type") not in _TOOL_PARTS]
+    calls = [p for p in parts if isinstance(p, dict) and p.get("type") == "tool_call"]
+    responses = [p for p in parts if isinstance(p, dict) and p.get("type") == "tool_call_response"]
+    rest = [p for p in parts if not isinstance(p, dict) or p.get("type") not in _TOOL_PARTS]
     if responses and not rest and not calls:
         answer = responses[0]
         return message("tool", answer.get("response"), tool_call_id=answer.get("id"))
@@ -110,7 +108,7 @@ def _flat(reader: Reader, prefix: str) -> list[dict[str, Any]] | Any:
     """The older flattened form: ``gen_ai.prompt.0.role``, ``...0.content``, tool calls."""
     out = []
     for item in reader.flat(prefix):
-        if not isinstance(item, Mapping):
+        if not isinstance(item, dict):
             continue
         content = parse_maybe(item.get("content", MISSING))
         if isinstance(content, list):

@@ -64,7 +64,7 @@ PARAMETERS: Final = frozenset(
 
 
 def _message(item: Any) -> dict[str, Any] | None:
-    if not isinstance(item, Mapping):
+    if not isinstance(item, dict):
         return None
     content: Any = item.get("content", MISSING)
     contents = item.get("contents")
@@ -96,7 +96,7 @@ def output_messages(reader: Reader) -> list[dict[str, Any]] | Any:
 def tools(reader: Reader) -> Any:
     found = []
     for item in reader.flat(TOOLS):
-        schema = item.get("json_schema") if isinstance(item, Mapping) else None
+        schema = item.get("json_schema") if isinstance(item, dict) else None
         if isinstance(schema, str):
             parsed = parse(schema)
             found.append(schema if parsed is MISSING else parsed)
@@ -105,7 +105,7 @@ def tools(reader: Reader) -> Any:
 
 def request_parameters(reader: Reader) -> dict[str, Any]:
     value = reader.json(INVOCATION_PARAMETERS)
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         return {}
     return {key: item for key, item in value.items() if key in PARAMETERS}
 
@@ -129,7 +129,7 @@ def documents(reader: Reader) -> list[dict[str, Any]] | Any:
     items = reader.flat(RERANKED) or reader.flat(DOCUMENTS)
     out = []
     for item in items:
-        if not isinstance(item, Mapping):
+        if not isinstance(item, dict):
             continue
         document = {key: item[key] for key in ("content", "id", "score") if key in item}
         metadata = item.get("metadata")
@@ -148,7 +148,7 @@ def _json_or_text(raw: Any) -> Any:
 
 def embedding(reader: Reader) -> tuple[Any, Any]:
     """The embedded texts, and a summary of the vectors (count, dimensions), never them."""
-    items = [item for item in reader.flat(EMBEDDINGS) if isinstance(item, Mapping)]
+    items = [item for item in reader.flat(EMBEDDINGS) if isinstance(item, dict)]
     texts = [item["text"] for item in items if "text" in item]
     vectors = [item["vector"] for item in items if "vector" in item]
     summary: Any = MISSING

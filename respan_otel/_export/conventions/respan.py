@@ -32,6 +32,30 @@ def own_json(attributes: Mapping[str, Any], key: str) -> Any:
     return to_jsonable(raw)
 
 
+_METADATA_CACHE: dict[str, dict[str, Any]] = {}
+MAX_CACHED_METADATA: Final = 256
+"""Distinct metadata texts remembered: ``@trace(metadata=...)`` repeats the same few."""
+_SCALARS: Final = (str, int, float, bool, type(None))
+
+
+def own_metadata(attributes: Mapping[str, Any]) -> Any:
+    """:func:`own_json` of our metadata, parsed once per distinct text. The caller only
+    reads the result (copies its items); only flat dicts are kept, so nothing shared
+    can be changed through a row."""
+    raw = attributes.get(attrs.METADATA)
+    if not isinstance(raw, str) or len(raw) > 1024:
+        return own_json(attributes, attrs.METADATA)
+    found = _METADATA_CACHE.get(raw)
+    if found is not None:
+        return found
+    parsed = own_json(attributes, attrs.METADATA)
+    if isinstance(parsed, dict) and all(isinstance(v, _SCALARS) for v in parsed.values()):
+        if len(_METADATA_CACHE) >= MAX_CACHED_METADATA:
+            _METADATA_CACHE.clear()
+        _METADATA_CACHE[raw] = parsed
+    return parsed
+
+
 def is_own(attributes: Mapping[str, Any]) -> bool:
     """Made by ``@trace``/``span()`` (or respan-tracing): a step the user chose to record."""
     return attrs.KIND in attributes or LOG_TYPE in attributes

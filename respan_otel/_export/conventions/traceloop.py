@@ -16,7 +16,6 @@ ENTITY_INPUT: Final = "traceloop.entity.input"
 ENTITY_OUTPUT: Final = "traceloop.entity.output"
 REQUEST_TYPE: Final = "llm.request.type"
 FUNCTIONS: Final = "llm.request.functions."
-ASSOCIATION_PREFIX: Final = "traceloop.association.properties."
 
 SPAN_KINDS: Final = frozenset({"workflow", "task", "agent", "tool"})
 REQUEST_KINDS: Final[Mapping[str, str]] = {
@@ -33,11 +32,11 @@ _OUTPUT_ENVELOPE: Final = frozenset({"outputs", "kwargs"})
 def entity_input(reader: Reader) -> Any:
     """The entity input without Traceloop's ``{"inputs", "tags", "metadata", "kwargs"}``."""
     value = reader.json(ENTITY_INPUT)
-    if isinstance(value, Mapping) and "tags" in value and "kwargs" in value:
+    if isinstance(value, dict) and "tags" in value and "kwargs" in value:
         data = value.keys() - _ENVELOPE_EXTRAS
         if len(data) == 1:  # "inputs", or "query" for a retriever
             return value[next(iter(data))]
-    if isinstance(value, Mapping) and value.keys() == {"args", "kwargs"}:
+    if isinstance(value, dict) and value.keys() == {"args", "kwargs"}:
         # the SDK's decorators: positional arguments, then keyword ones
         args, kwargs = value["args"], value["kwargs"]
         if not args:
@@ -49,13 +48,13 @@ def entity_input(reader: Reader) -> Any:
 
 def entity_output(reader: Reader) -> Any:
     value = reader.json(ENTITY_OUTPUT)
-    if isinstance(value, Mapping) and "outputs" in value and value.keys() <= _OUTPUT_ENVELOPE:
+    if isinstance(value, dict) and "outputs" in value and value.keys() <= _OUTPUT_ENVELOPE:
         return value["outputs"]
     return value
 
 
 def tools(reader: Reader) -> Any:
-    found = [item for item in reader.flat(FUNCTIONS) if isinstance(item, Mapping)]
+    found = [item for item in reader.flat(FUNCTIONS) if isinstance(item, dict)]
     return found or MISSING
 
 
