@@ -251,3 +251,36 @@ def test_a_file_holding_more_than_one_request_is_split_in_its_place(tmp_path):
         for claim in claims:
             spool.finish(claim, [])
     assert seen == [5, 6, 7, 8, 9, 10, 11, 99], "the rest, in order, before the next file"
+
+
+def test_an_early_claim_takes_waiting_batches_and_a_failed_early_try_counts_as_none(tmp_path):
+    """A flush tries a batch that waits after a failure before its time: if it fails again,
+    the batch keeps its attempts and its time (flushes never wear it out); a file of
+    more than one request is split as usual, its parts waiting as it did. ``wake`` makes
+    one dataset's waiting batches due."""
+    spool = Spool(tmp_path, max_bytes=BIG)
+    spool.write("ds", logs(*range(2, 8)))
+    spool.write("ds", logs(8))
+    spool.write("other", logs(9))
+    for key in (dataset_key("ds"), dataset_key("other")):
+        for claim in spool.claim(key, max_logs=500, max_bytes=BIG):
+            spool.finish(claim, claim.logs, failed_attempt=True)
+    assert all(p.stat().st_mtime > time.time() for p in tmp_path.rglob("*.jsonl"))
+    assert spool.claim(dataset_key("ds"), max_logs=500, max_bytes=BIG) == [], "they wait"
+
+    split = spool.claim(dataset_key("ds"), max_logs=4, max_bytes=BIG, early=True)
+    assert numbers(split) == [2, 3, 4, 5], "the oldest, split to one request"
+    assert split[0].waiting_until > time.time()
+    assert spool.finish(split[0], split[0].logs, failed_attempt=True) is False
+    now = time.time()
+    assert all(p.stat().st_mtime > now for p in tmp_path.rglob("*.jsonl")), "all still wait"
+    headers = [json.loads(p.read_bytes().splitlines()[0]) for p in tmp_path.rglob("*.jsonl")]
+    assert [h["attempts"] for h in headers] == [1] * 4, "an early try counts as none"
+
+    spool.wake(dataset_key("ds"))
+    claims = spool.claim(dataset_key("ds"), max_logs=500, max_bytes=BIG)
+    assert numbers(claims) == [2, 3, 4, 5, 6, 7, 8]
+    assert all(claim.waiting_until == 0 for claim in claims)
+    assert spool.claim(dataset_key("other"), max_logs=500, max_bytes=BIG) == [], "not woken"
+    for claim in claims:
+        spool.finish(claim, [])

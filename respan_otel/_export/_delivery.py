@@ -13,6 +13,7 @@ puts it all in the spool at exit.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import random
 import threading
@@ -92,6 +93,9 @@ class Delivery:
         self._turn = 0
         self._in_flight: tuple[str, list[bytes]] | None = None
         self._abandoned = False
+        self._woken = False
+        self._early: set[str] = set()
+        """Spool keys whose oldest batch may go before its time (one try each, a flush)."""
 
     # -- holding ------------------------------------------------------------------------
 
@@ -124,6 +128,16 @@ class Delivery:
         """Logs held in memory now."""
         with self._held_lock:
             return sum(len(h.logs) for h in self._held.values())
+
+    def wake(self) -> None:
+        """A flush: what waits after a failure may go now (the backend may be back).
+
+        Held logs lose their backoff; each spooled dataset gets one try of its oldest
+        waiting batch (a try before its time counts as none), and once a request of a
+        dataset succeeds, all its waiting batches are due. A 429's wait still holds (the
+        pacer keeps it). Cheap: the delivery loop does it at its next turn."""
+        with self._held_lock:
+            self._woken = True
 
     def abandon(self) -> tuple[str, list[bytes]] | None:
         """Give up on the request in flight (at exit): its outcome will not be counted;
@@ -179,6 +193,8 @@ class Delivery:
                 now = time.monotonic()
                 if now >= deadline:
                     break
+                if self._woken and replay:  # a flush's round (or a replaying export)
+                    keys = self._wake_keys(keys)
                 if refill is not None:
                     refill()
                 work = self._next(keys, linger)
@@ -212,6 +228,19 @@ class Delivery:
         finally:
             self._run_lock.release()
         return report
+
+    def _wake_keys(self, keys: deque[str]) -> deque[str]:
+        """After :meth:`wake`: no held log waits after a failure any more, and every
+        spooled dataset is looked at again, one early try each."""
+        with self._held_lock:
+            self._woken = False
+            for held in self._held.values():
+                held.not_before = 0.0
+        if self.spool is None:
+            return keys
+        pending = self.spool.pending_keys()
+        self._early = set(pending)
+        return deque([*keys, *(key for key in pending if key not in keys)])
 
     def _spool_failing(self) -> None:
         """Logs held because the backend fails (not merely pacing) go to the spool, so an
@@ -275,9 +304,11 @@ class Delivery:
         there was nothing to send."""
         claims: list[Claim] = []
         if key is not None and self.spool is not None:
+            early = key in self._early
+            self._early.discard(key)
             try:
                 claims = self.spool.claim(
-                    key, max_logs=self.batch_size, max_bytes=self.max_request_bytes
+                    key, max_logs=self.batch_size, max_bytes=self.max_request_bytes, early=early
                 )
             except OSError as exc:
                 self.notes.say("spool-read", "respan_otel: the spool cannot be read: %s", exc)
@@ -382,6 +413,7 @@ class Delivery:
         back = [logs[i] for i in range(first_fresh, len(logs)) if i in retry]
         with self._held_lock:
             held = self._held.setdefault(dataset, _Held())
+            recovered = accepted > 0 and (held.failures > 0 or any(c.waiting_until for c in claims))
             if back:
                 if not held.logs:
                     held.since = time.monotonic()
@@ -395,6 +427,10 @@ class Delivery:
             elif accepted:
                 held.failures = 0
                 held.not_before = 0.0
+        if recovered and self.spool is not None:
+            # the backend takes this dataset's logs again: what waits after a failure goes
+            with contextlib.suppress(OSError):
+                self.spool.wake(dataset_key(dataset))
         if retry and not result.rate_limited:
             self.notes.say(
                 "retry",

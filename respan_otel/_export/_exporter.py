@@ -261,6 +261,12 @@ class RespanDatasetExporter(SpanExporter):
         now (a caller about to stop it; what is not sent by then is spooled)."""
         self._cap = min(self._cap, time.monotonic() + seconds)
 
+    def wake(self) -> None:
+        """What waits after a failure may go at the next delivery (a flush: the backend
+        may be back); see :meth:`Delivery.wake`."""
+        if self.delivery is not None:
+            self.delivery.wake()
+
     def held(self) -> int:
         """Logs waiting in memory for delivery."""
         return self.delivery.held() if self.delivery is not None else 0
@@ -302,6 +308,7 @@ class RespanDatasetExporter(SpanExporter):
         if self.delivery is None or self._closed:
             return True
         try:
+            self.wake()
             self.deliver(deadline=time.monotonic() + timeout_millis / 1000)
             spool = self.delivery.spool
             return self.held() == 0 and (spool is None or not spool.pending())

@@ -129,6 +129,7 @@ class DatasetSpanProcessor(SpanProcessor):
         if self._shut:
             return True
         bound = time.monotonic() + max(0, timeout_millis) / 1000
+        self.exporter.wake()  # the backend may be back: what waits after a failure may go
         with self._cond:
             request = _Flush(self._enqueued, bound, self.exporter.stats.snapshot())
             self._flushes.append(request)
@@ -231,6 +232,9 @@ class DatasetSpanProcessor(SpanProcessor):
 
     def _run_inline(self, bound: float) -> None:
         """No worker (none may start): deliver on the calling thread, within ``bound``."""
+        with self._cond:
+            for flush in self._flushes:
+                flush.seen = True
         self._refill()
         self.exporter.deliver(deadline=bound, stop=self._stop)
         self._answer_flushes()
@@ -244,14 +248,16 @@ class DatasetSpanProcessor(SpanProcessor):
             self.exporter.submit(spans)
 
     def _answer_flushes(self) -> None:
-        """A flush is answered once what it covers went out, or its time is up."""
+        """A flush is answered once what it covers went out (seen by a round that
+        started after it: one that began earlier may have spooled it all without a try
+        since), or its time is up."""
         left = self.exporter.held()
         stats = self.exporter.stats.snapshot()
         now = time.monotonic()
         with self._cond:
             pending = []
             for flush in self._flushes:
-                covered = flush.target <= self._taken and left == 0
+                covered = flush.seen and flush.target <= self._taken and left == 0
                 if covered:
                     keys = ("failed", "dropped", "spooled")
                     flush.ok = all(stats[k] == flush.stats[k] for k in keys)

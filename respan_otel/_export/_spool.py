@@ -68,6 +68,9 @@ class Claim:
     logs: list[bytes]
     attempts: int
     handle: Any = field(repr=False)
+    waiting_until: float = 0.0
+    """When the file was due (a ``time.time()`` reading) if it was claimed early, while
+    waiting after a failed try (``claim(early=True)``, a flush); 0 otherwise."""
 
 
 class Spool:
@@ -178,9 +181,12 @@ class Spool:
         """Pending spool files of every dataset, oldest first."""
         return sorted(self._files(), key=lambda p: p.name)
 
-    def claim(self, key: str | None, *, max_logs: int, max_bytes: int) -> list[Claim]:
-        """Lock and read the oldest files of dataset ``key`` (``None``: any) that are due,
-        as long as they fit ``max_logs`` and ``max_bytes`` together (the first always)."""
+    def claim(
+        self, key: str | None, *, max_logs: int, max_bytes: int, early: bool = False
+    ) -> list[Claim]:
+        """Lock and read the oldest files of dataset ``key`` (``None``: any) that are due
+        (with ``early``, those waiting after a failed try too), as long as they fit
+        ``max_logs`` and ``max_bytes`` together (the first always)."""
         if key is None:
             paths = self.pending()
         else:
@@ -200,13 +206,16 @@ class Spool:
             if claims and (key is None or logs >= max_logs or size >= max_bytes):
                 break
             try:
-                if path.stat().st_mtime > now:
-                    continue  # waiting after a failed try (see finish)
+                due = path.stat().st_mtime
             except OSError:
                 continue
+            if due > now and not early:
+                continue  # waiting after a failed try (see finish)
             claim = self._claim(path)
             if claim is None:
                 continue
+            if due > now:
+                claim.waiting_until = due
             batch_bytes = sum(len(line) + 1 for line in claim.logs)
             if not claims and (len(claim.logs) > max_logs or batch_bytes > max_bytes):
                 split = self._split(claim, max_logs, max_bytes)  # more than one request
@@ -237,9 +246,14 @@ class Spool:
         paths = [claim.path.with_name(f"{stem}-{i:04d}{SUFFIX}") for i in range(len(parts))]
         for path, part in zip(paths, parts, strict=True):
             self._write_file(path, b"\n".join([header, *part]) + b"\n")
+            if claim.waiting_until:  # claimed early: the parts keep waiting as it did
+                os.utime(path, (claim.waiting_until, claim.waiting_until))
         claim.path.unlink(missing_ok=True)
         claim.handle.close()
-        return self._claim(paths[0])
+        first = self._claim(paths[0])
+        if first is not None:
+            first.waiting_until = claim.waiting_until
+        return first
 
     def _claim(self, path: Path) -> Claim | None:
         try:
@@ -282,23 +296,25 @@ class Spool:
         self, claim: Claim, remaining: Sequence[bytes], *, failed_attempt: bool = False
     ) -> bool:
         """Release a claim: delete the file, or keep only ``remaining`` (with one more
-        attempt counted when ``failed_attempt``). ``True`` if the batch must now be
-        dead-lettered by the caller (it failed ``max_attempts`` times)."""
+        attempt counted when ``failed_attempt``, unless the claim was early: a try before
+        its time counts as none and leaves it waiting). ``True`` if the batch must now
+        be dead-lettered by the caller (it failed ``max_attempts`` times)."""
         try:
             if not remaining:
                 self._remove(claim)
                 return False
-            attempts = claim.attempts + (1 if failed_attempt else 0)
+            counted = failed_attempt and not claim.waiting_until
+            attempts = claim.attempts + (1 if counted else 0)
             if attempts >= self.max_attempts:
                 self._remove(claim)
                 return True
-            if failed_attempt or len(remaining) != len(claim.logs):
+            if counted or len(remaining) != len(claim.logs):
                 wait = min(_RETRY_CAP_SECONDS, _RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1))
-                due = time.time() + wait if failed_attempt else 0.0
+                due = time.time() + wait if counted else claim.waiting_until
                 header = {"dataset": claim.dataset, "attempts": attempts}
                 payload = b"\n".join([json.dumps(header).encode(), *remaining]) + b"\n"
                 self._write_file(claim.path, payload)  # same name: same place in the order
-                if failed_attempt:
+                if due:
                     # the file's time says when it is due: a replay skips it with one stat
                     os.utime(claim.path, (due, due))
             return False
@@ -340,10 +356,13 @@ class Spool:
             "dead": dead,
         }
 
-    def wake(self) -> None:
-        """Make batches waiting after a failed try due now."""
+    def wake(self, key: str | None = None) -> None:
+        """Make batches (of dataset ``key``; ``None``: all) waiting after a failed try
+        due now."""
         now = time.time()
-        for path in self._files():
+        folder = self.directory / key if key else None
+        paths = self._files() if folder is None else folder.glob(f"*{SUFFIX}")
+        for path in paths:
             with contextlib.suppress(OSError):
                 if path.stat().st_mtime > now:
                     os.utime(path, (now, now))
