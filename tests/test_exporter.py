@@ -195,14 +195,14 @@ def test_5xx_then_success(route_spans):
 
 def exporter_backoff_fast(exporter: RespanDatasetExporter) -> None:
     """Retry waits of about 0.05 s, so fault tests stay fast."""
-    import respan_otel._export._delivery as module
+    import respan_otel._export._holding as module
 
     module.BACKOFF_BASE = 0.05  # type: ignore[misc]
 
 
 @pytest.fixture(autouse=True)
 def _restore_backoff() -> Iterator[None]:
-    import respan_otel._export._delivery as module
+    import respan_otel._export._holding as module
 
     base = module.BACKOFF_BASE
     yield

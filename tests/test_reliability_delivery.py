@@ -13,7 +13,7 @@ import time
 import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-import respan_otel._export._delivery as delivery_module
+import respan_otel._export._holding as holding_module
 import respan_otel._export._processor as processor_module
 import respan_otel._export._sender as sender_module
 from respan_otel import DatasetSpanProcessor, RespanClient, span
@@ -39,7 +39,7 @@ from tests.test_reliability_faults import (
 
 @pytest.fixture(autouse=True)
 def _fast(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(delivery_module, "BACKOFF_BASE", 0.05)
+    monkeypatch.setattr(holding_module, "BACKOFF_BASE", 0.05)
     monkeypatch.setattr(processor_module, "SCHEDULE_DELAY_SECONDS", 0.02)
     caplog.set_level(logging.INFO, logger=LOGGER)
 

@@ -36,7 +36,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-import respan_otel._export._delivery as delivery_module
+import respan_otel._export._holding as holding_module
 import respan_otel._export._processor as processor_module
 from respan_otel import DatasetSpanProcessor, RespanClient, RespanDatasetExporter, span, trace
 from respan_otel.local import LocalRespan
@@ -240,7 +240,7 @@ def reconcile(
 @pytest.fixture(autouse=True)
 def _fast_backoff(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """Retry waits of about 0.05 s, and the exporter's log lines captured."""
-    monkeypatch.setattr(delivery_module, "BACKOFF_BASE", 0.05)
+    monkeypatch.setattr(holding_module, "BACKOFF_BASE", 0.05)
     caplog.set_level(logging.INFO, logger=LOGGER)
 
 
