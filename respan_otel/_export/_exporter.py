@@ -12,10 +12,9 @@ or with no code at all: ``OTEL_TRACES_EXPORTER=respan opentelemetry-instrument .
 shutdown better than the SDK's processor. Every setting comes from arguments or
 ``RESPAN_*`` variables (see :mod:`respan_otel._settings`).
 
-The exporter only wires small parts: :class:`~respan_otel._export._rows.RowBuilder` makes
-rows, :func:`~respan_otel._export._encode.encode` makes bytes, and
-:class:`~respan_otel._export._delivery.Delivery` holds, paces, sends (through
-:class:`~respan_otel._export._sender.BulkSender`), retries and spools them.
+The exporter only wires small parts: :class:`~respan_otel._export._intake.Intake` makes
+spans into encoded logs per dataset, and :class:`~respan_otel._export._delivery.Delivery`
+(built by :mod:`~respan_otel._export._assembly`) holds, paces, sends, retries and spools them.
 ``export()`` never raises, and its HTTP calls never create spans.
 """
 
@@ -25,37 +24,28 @@ import math
 import os
 import threading
 import time
-import weakref
-from collections.abc import Callable, Mapping, Sequence
-from typing import Final
+from collections.abc import Callable, Sequence
 
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from respan_otel._datasets import ID_PREFIX
+from respan_otel._export._assembly import (
+    build_delivery,
+    call_in_forked_children,
+    suppressed_context,
+)
 from respan_otel._export._delivery import Delivery, Report
-from respan_otel._export._encode import BODY_OVERHEAD, encode
+from respan_otel._export._intake import Intake
 from respan_otel._export._keeping import Notes
 from respan_otel._export._mapping import BeforeSend
-from respan_otel._export._pacer import RequestPacer
-from respan_otel._export._resolver import DatasetResolver
 from respan_otel._export._rows import RowBuilder
-from respan_otel._export._sender import BulkSender
 from respan_otel._export._spool import Spool
 from respan_otel._export._stats import ExportStats as ExportStats  # re-exported
 from respan_otel._log import log_internal_error, logger
 from respan_otel._redact import get_redactor
-from respan_otel._settings import ExporterSettings, RowsMode, fallback_spool_dir
+from respan_otel._settings import ExporterSettings, RowsMode
 from respan_otel.client._transport import normalize_base_url
-
-_SUPPRESS_KEYS: Final = (
-    otel_context._SUPPRESS_INSTRUMENTATION_KEY,
-    otel_context._SUPPRESS_HTTP_INSTRUMENTATION_KEY,
-    "suppress_instrumentation",  # the legacy key some instrumentations still read
-)
-DROPPED_REASONS: Final = frozenset({"before-send", "before-send-type", "mapping-error"})
-"""Reasons a span made no row that mean data was lost (the rest are skips)."""
 
 
 class RespanDatasetExporter(SpanExporter):
@@ -122,10 +112,15 @@ class RespanDatasetExporter(SpanExporter):
         normalize_base_url(settings.base_url, allow_insecure_http=allow_insecure_http)
         self.stats = ExportStats()
         self.notes = Notes()
-        self._rows = RowBuilder(
-            rows=settings.rows,
-            redactor=get_redactor(settings.redact_keys),
-            before_send=before_send,
+        rows_builder = RowBuilder(
+            rows=settings.rows, redactor=get_redactor(settings.redact_keys), before_send=before_send
+        )
+        self._intake = Intake(
+            rows_builder,
+            default_dataset=settings.dataset_id,
+            max_request_bytes=settings.max_request_bytes,
+            stats=self.stats,
+            notes=self.notes,
         )
         self._stop = threading.Event()
         self._closed = False
@@ -147,22 +142,10 @@ class RespanDatasetExporter(SpanExporter):
                 allow_insecure_http=allow_insecure_http,
             )
             self.delivery = self._new_delivery()
-        self._register_fork_hook()
+        call_in_forked_children(self._after_fork_in_child)
 
     def _new_delivery(self) -> Delivery:
-        settings = self.settings
-        pacer = RequestPacer(settings.requests_per_minute)
-        http = self._client._http
-        return Delivery(
-            sender=BulkSender(http, request_timeout=settings.request_timeout),
-            resolver=DatasetResolver(http, pacer=pacer, request_timeout=settings.request_timeout),
-            pacer=pacer,
-            spool=_open_spool(settings, self.notes),
-            stats=self.stats,
-            batch_size=settings.batch_size,
-            max_request_bytes=settings.max_request_bytes,
-            notes=self.notes,
-        )
+        return build_delivery(self.settings, self._client._http, self.stats, self.notes)
 
     def __repr__(self) -> str:
         return f"RespanDatasetExporter({self.settings!r})"
@@ -181,44 +164,8 @@ class RespanDatasetExporter(SpanExporter):
 
     def submit(self, spans: Sequence[ReadableSpan]) -> int:
         """Map ``spans`` to rows and hold them for delivery; returns the rows held."""
-        built = self._rows.build(spans)
-        self._count_not_rows(built.not_rows)
-        limit = self.settings.max_request_bytes - BODY_OVERHEAD
-        groups: dict[str, list[bytes]] = {}
-        default = self.settings.dataset_id
-        # RESPAN_DATASET_ID is an id whatever it looks like; a call site's value follows
-        # the id-or-name rule of respan_otel._datasets
-        default_key = None if default is None else ID_PREFIX + default
-        for row in built.rows:
-            dataset = row.dataset or default_key
-            if dataset is None:
-                self.stats.add(dropped=1)
-                self.notes.say(
-                    "no-dataset",
-                    "respan_otel: a span names no dataset and RESPAN_DATASET_ID is not set; "
-                    "its log is dropped (set RESPAN_DATASET_ID or @trace(dataset=...))",
-                )
-                continue
-            try:
-                encoded = encode(row.body)
-            except Exception as exc:
-                log_internal_error("encoding a dataset log (the log was dropped)", exc)
-                self.stats.add(dropped=1)
-                continue
-            if len(encoded) > limit:
-                self.stats.add(dropped=1)
-                self.notes.say(
-                    "too-large",
-                    "respan_otel: the log of span %016x is %d bytes, over the request cap of "
-                    "%d; dropped (raise RESPAN_MAX_REQUEST_BYTES or lower RESPAN_MAX_FIELD_BYTES)",
-                    row.span_id,
-                    len(encoded),
-                    self.settings.max_request_bytes,
-                )
-                continue
-            groups.setdefault(dataset, []).append(encoded)
         held = 0
-        for dataset, logs in groups.items():
+        for dataset, logs in self._intake.logs(spans).items():
             if self.delivery is None:
                 self.stats.add(dropped=len(logs))
                 continue
@@ -243,7 +190,7 @@ class RespanDatasetExporter(SpanExporter):
         started before the deadline gets its whole timeout."""
         if self.delivery is None:
             return Report()
-        token = otel_context.attach(_suppressed_context())
+        token = otel_context.attach(suppressed_context())
         try:
             return self.delivery.deliver(
                 deadline=min(deadline, self._cap),
@@ -342,74 +289,11 @@ class RespanDatasetExporter(SpanExporter):
         else:
             logger.info("respan_otel: exporter shut down: %s", summary)
 
-    def _count_not_rows(self, not_rows: Mapping[str, int]) -> None:
-        skipped = {r: n for r, n in not_rows.items() if r not in DROPPED_REASONS and n}
-        if skipped:
-            self.stats.skip(skipped)
-        for reason in DROPPED_REASONS:
-            count = not_rows.get(reason, 0)
-            if not count:
-                continue
-            self.stats.add(dropped=count)
-            if reason == "before-send-type":
-                self.notes.say(
-                    reason,
-                    "respan_otel: before_send must return a dict or None; %d logs dropped "
-                    "(fix the hook's return value)",
-                    count,
-                )
-            elif reason == "before-send":
-                logger.debug("respan_otel: before_send dropped %d logs", count)
-
     # -- fork ---------------------------------------------------------------------------
-
-    def _register_fork_hook(self) -> None:
-        reference = weakref.WeakMethod(self._after_fork_in_child)
-
-        def hook() -> None:
-            method = reference()
-            if method is not None:
-                method()
-
-        os.register_at_fork(after_in_child=hook)
 
     def _after_fork_in_child(self) -> None:
         """The child starts clean: its parent delivers what it held; fresh locks."""
-        self.stats = ExportStats()
+        self.stats = self._intake.stats = ExportStats()
         self._stop = threading.Event()
         if self.delivery is not None:
             self.delivery = self._new_delivery()
-
-
-def _open_spool(settings: ExporterSettings, notes: Notes) -> Spool | None:
-    """The spool, at its place; the default place falls back to the temp directory."""
-    if settings.spool_dir is None:
-        return None
-    candidates = [settings.spool_dir]
-    if settings.spool_is_default:
-        candidates.append(fallback_spool_dir())
-    for directory in candidates:
-        spool = Spool(directory, max_bytes=settings.spool_max_bytes)
-        try:
-            spool.ensure()
-        except OSError as exc:
-            notes.say(
-                f"spool-dir:{directory}",
-                "respan_otel: the spool directory %s is not writable (%s)%s",
-                directory,
-                exc,
-                "; trying the next place"
-                if directory != candidates[-1]
-                else "; logs not delivered at exit will be lost (set RESPAN_SPOOL_DIR to a "
-                "writable directory)",
-            )
-            continue
-        return spool
-    return None
-
-
-def _suppressed_context() -> otel_context.Context:
-    ctx = otel_context.get_current()
-    for key in _SUPPRESS_KEYS:
-        ctx = otel_context.set_value(key, True, ctx)
-    return ctx
