@@ -457,3 +457,73 @@ def test_multiprocessing_children_deliver_their_spans(method, tmp_path):
         logs = logs_of(client, dataset.id)
     assert result.data["codes"] in ([], [0, 0, 0])
     assert sorted(log.input["i"] for log in logs) == list(range(60)), result.stderr[-2000:]
+
+
+POOL_MODULE = """
+import os
+import time
+
+import respan_otel
+import respan_otel._export._processor
+from respan_otel import trace
+
+respan_otel._export._processor.SCHEDULE_DELAY_SECONDS = 60.0  # nothing leaves before the end
+respan_otel.configure()
+
+
+@trace
+def work(i):
+    return {"double": i * 2}
+
+
+@trace
+def stuck(i, folder):
+    open(os.path.join(folder, f"started-{i}"), "w").close()
+    time.sleep(60)  # still running when the pool is terminated: its span never ends
+
+
+def task(i):
+    return work(i)
+
+
+def stuck_task(args):
+    return stuck(*args)
+"""
+
+POOL_TERMINATE_SCRIPT = """
+import multiprocessing as mp
+import os
+import sys
+import time
+
+sys.path.insert(0, {folder!r})
+import poolwork
+
+with mp.get_context("fork").Pool(2) as pool:
+    pool.map(poolwork.task, range(40))
+    pool.map_async(poolwork.stuck_task, [(100, {folder!r}), (101, {folder!r})])
+    while sum(name.startswith("started-") for name in os.listdir({folder!r})) < 2:
+        time.sleep(0.05)
+    workers = list(pool._pool)
+# leaving the block calls Pool.terminate(): SIGTERM to each worker, then joins them
+report(codes=[worker.exitcode for worker in workers])
+"""
+
+
+def test_pool_terminate_delivers_what_its_workers_finished_not_the_calls_it_cut_short(tmp_path):
+    """``Pool.terminate()`` (also what leaving a ``with Pool()`` block does) ends each
+    worker with SIGTERM, whatever it is doing. Each worker first delivers the spans it
+    finished (bounded by ``RESPAN_SHUTDOWN_TIMEOUT_SECONDS``; terminate() waits for it),
+    then dies of the signal. A call still running is cut short: its span never ends, so
+    it is not delivered (nor counted)."""
+    (tmp_path / "poolwork.py").write_text(POOL_MODULE)
+    with local_respan() as (server, client):
+        dataset = client.datasets.create(name="pool-terminate", is_empty=True)
+        result = run(
+            POOL_TERMINATE_SCRIPT.format(folder=str(tmp_path)),
+            env_for(server, dataset.id),
+            timeout=60,
+        ).check()
+        logs = logs_of(client, dataset.id)
+    assert result.data["codes"] == [-signal.SIGTERM] * 2, "the workers died of the SIGTERM"
+    assert sorted(log.input["i"] for log in logs) == list(range(40)), result.stderr[-2000:]
