@@ -7,6 +7,7 @@ collection, whoever drives the generator. "Failed to detach context" must never 
 
 from __future__ import annotations
 
+import copy
 import gc
 import inspect
 import itertools
@@ -18,11 +19,15 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from respan_otel import propagate, span, trace, update_current_span
+from respan_otel._redact import get_redactor
+from respan_otel._serialize import dumps
 from respan_otel._settings import CaptureSettings, set_capture_settings
 from tests.conftest import by_name, log_problems
 
@@ -694,3 +699,79 @@ def test_capture_output_false_records_no_output_but_still_ends(exporter):
 
     assert list(quiet()) == [1]
     assert "respan.output" not in by_name(exporter.get_finished_spans(), "quiet").attributes
+
+
+# --- output: kept items encoded at the end write what item-by-item encoding writes -----------
+
+_json_leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),  # NaN and infinities take the general way
+    st.text(max_size=20),
+    st.text(min_size=100, max_size=400),
+)
+_stream_items = st.recursive(
+    st.one_of(_json_leaves, st.sampled_from([{1, 2}, b"raw", 3 + 4j])),  # some not plain
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.tuples(inner, inner),
+        st.dictionaries(
+            st.one_of(st.text(max_size=8), st.sampled_from(["api_key", "password"])),
+            inner,
+            max_size=4,
+        ),
+    ),
+    max_leaves=12,
+)
+
+
+def _item_by_item(items: list[Any], max_bytes: int, max_items: int) -> str:
+    """The output as recorded by serializing each item when yielded (the reference)."""
+    redactor = get_redactor(CaptureSettings().redact_keys)
+    fragments: list[str] = []
+    size, dropped = 2, 0
+    for item in items:
+        if dropped or len(fragments) >= max_items:
+            dropped += 1
+            continue
+        fragment = dumps(item, max_bytes=max_bytes, redactor=redactor)
+        fragment_size = len(fragment.encode()) + 1
+        if size + fragment_size > max_bytes - 32:
+            dropped += 1
+        else:
+            fragments.append(fragment)
+            size += fragment_size
+    if dropped:
+        fragments.append(f'{{"_truncated":{dropped}}}')
+    return "[" + ",".join(fragments) + "]"
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    items=st.lists(_stream_items, max_size=30),
+    max_bytes=st.sampled_from([256, 1_000, 4_096, 131_072]),
+    max_items=st.sampled_from([3, 1_000]),
+)
+def test_output_is_what_encoding_each_item_when_yielded_gives(
+    exporter, items, max_bytes, max_items
+):
+    set_capture_settings(CaptureSettings(max_field_bytes=max_bytes, max_stream_items=max_items))
+    exporter.clear()
+    as_yielded: list[Any] = []
+
+    @trace(name="mixed")
+    def mixed():
+        for item in items:
+            as_yielded.append(copy.deepcopy(item))
+            yield item
+            if isinstance(item, list):  # mutated after the yield: must not show
+                item.append("later")
+            elif isinstance(item, dict):
+                item["later"] = True
+
+    for _ in mixed():
+        pass
+    raw = by_name(exporter.get_finished_spans(), "mixed").attributes["respan.output"]
+    assert raw == _item_by_item(as_yielded, max_bytes, max_items)
+    assert len(raw.encode()) <= max_bytes

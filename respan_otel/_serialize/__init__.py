@@ -15,11 +15,11 @@ marks and the encoder.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from respan_otel._log import logger
 from respan_otel._redact import Redactor
-from respan_otel._serialize._fast import plain_json
+from respan_otel._serialize._fast import NotPlainError, PlainScan, plain_json
 from respan_otel._serialize._fit import fit
 from respan_otel._serialize._kinds import type_name
 from respan_otel._serialize._markers import (
@@ -55,6 +55,7 @@ __all__ = [
     "PREVIEW_KEY",
     "TRUNCATED_KEY",
     "JSONValue",
+    "PlainList",
     "dumps",
     "to_jsonable",
 ]
@@ -130,6 +131,33 @@ def dumps(
     except Exception:
         logger.debug("respan_otel: could not serialize a %s", type_name(value), exc_info=True)
         return encode_compact(f"<unserializable {type_name(value)[:50]}>")
+
+
+class PlainList:
+    """A JSON list built an item at a time, as :func:`dumps` would write it, when its items
+    are plain data: each is kept as a snapshot when added, all are encoded at the end."""
+
+    __slots__ = ("items", "max_bytes", "scan")
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.items: list[Any] = []
+        self.scan = PlainScan(_node_budget(max_bytes) - 1, max_bytes)  # the list is one
+
+    def add(self, item: object) -> bool:
+        """Keep a snapshot of ``item``; ``False`` (nothing kept) when it is not plain data
+        or the list would exceed the budgets of the fast path."""
+        try:
+            self.items.append(self.scan.take(item, 1))
+        except NotPlainError:
+            return False
+        return True
+
+    def json(self, redactor: Redactor | None) -> str | None:
+        """What ``dumps(items)`` writes, or ``None`` when that would not be the list as is."""
+        if redactor is not None and not redactor.keys:
+            redactor = None
+        return self.scan.encode(self.items, self.max_bytes, redactor)
 
 
 _reported_types: set[str] = set()

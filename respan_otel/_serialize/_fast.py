@@ -18,7 +18,8 @@ from respan_otel._serialize._markers import measure
 from respan_otel._serialize._walker import DEFAULT_MAX_DEPTH
 
 _CONTAINERS: Final = frozenset({dict, list, tuple})
-_HUGE_INT: Final = re.compile(r"\d{4000}")
+_HUGE_INT_DIGITS: Final = 4000
+_HUGE_INT: Final = re.compile(rf"\d{{{_HUGE_INT_DIGITS}}}")
 """An int the walker would write as ``<int of N bits>`` (or a long run of digits in a
 string, which merely sends the value the general way)."""
 
@@ -54,9 +55,18 @@ def _encode(value: Any) -> str:
 
 _SCALARS: Final = frozenset({int, float, bool, type(None)})
 
+# What PlainScan.check finds a container to be.
+_NOT_PLAIN: Final = 0
+_FLAT: Final = 1  # plain, its items all str, numbers, bool or None
+_NESTED: Final = 2  # plain, with containers inside
 
-class _Scan:
-    """Keys met, and values and characters left, while checking the shape of one value.
+
+class NotPlainError(Exception):
+    """The value is not plain data, or not within the budgets: take the general way."""
+
+
+class PlainScan:
+    """Keys met, and values and characters left, while checking the shape of values.
 
     Both budgets are checked before anything is encoded, so a value that cannot take
     this path costs no more than a look at its containers.
@@ -69,30 +79,85 @@ class _Scan:
         self.left = budget
         self.chars = chars
 
-    def plain(self, value: Any, depth: int) -> bool:
+    def check(self, value: Any, depth: int) -> int:
+        """Whether container ``value`` is plain (flat or nested) or not; counts it in."""
         if depth >= DEFAULT_MAX_DEPTH:
-            return False  # deeper than the walker keeps (or a cycle)
+            return _NOT_PLAIN  # deeper than the walker keeps (or a cycle)
         self.left -= len(value)
         if self.left < 0:
-            return False  # more values than the walker visits
+            return _NOT_PLAIN  # more values than the walker visits
         if type(value) is dict:
             for key in value:
                 if type(key) is not str:
-                    return False  # the walker turns 1 and "1" into one key
+                    return _NOT_PLAIN  # the walker turns 1 and "1" into one key
                 self.chars -= len(key)
             self.keys.extend(value)
             items = value.values()
         else:
             items = value
+        shape = _FLAT
         for item in items:
             kind = type(item)
             if kind is str:
                 self.chars -= len(item)
             elif kind in _SCALARS:
                 continue
-            elif kind not in _CONTAINERS or not self.plain(item, depth + 1):
-                return False
-        return self.chars >= 0  # more text than the cap holds: cut by the general way
+            elif kind not in _CONTAINERS or not self.check(item, depth + 1):
+                return _NOT_PLAIN
+            else:
+                shape = _NESTED
+        # more text than the cap holds: cut by the general way
+        return shape if self.chars >= 0 else _NOT_PLAIN
+
+    def take(self, value: Any, depth: int) -> Any:
+        """A snapshot of ``value``, one more value at ``depth``: new dicts and lists, the
+        immutable parts shared, so mutating the original leaves it as it was. Raises
+        :class:`NotPlainError` for anything else."""
+        self.left -= 1
+        kind = type(value)
+        if kind is str:
+            self.chars -= len(value)
+        elif kind in _CONTAINERS:
+            shape = self.check(value, depth)
+            if shape == _FLAT:
+                return value if kind is tuple else value.copy()
+            if shape == _NESTED:
+                return _copy(value)
+            raise NotPlainError
+        elif kind not in _SCALARS:
+            raise NotPlainError
+        if self.left < 0 or self.chars < 0:
+            raise NotPlainError
+        return value
+
+    def encode(self, value: Any, max_bytes: int, redactor: Redactor | None) -> str | None:
+        """The JSON of a value this scan checked, redacted, if it fits in ``max_bytes``."""
+        if redactor is not None:
+            known, matches = redactor.cache.get, redactor.matches
+            for key in self.keys:
+                hit = known(key)
+                if hit or (hit is None and matches(key)):
+                    value = _masked(value, redactor)
+                    break
+        try:
+            text, size = measure(_encode(value))
+        except (TypeError, ValueError):  # NaN or infinity, a subclass the encoder refused
+            return None
+        if size > max_bytes or (len(text) >= _HUGE_INT_DIGITS and _HUGE_INT.search(text)):
+            return None
+        return text
+
+
+def _copy(value: Any) -> Any:
+    """A copy of checked plain ``value`` with new containers (immutable leaves shared)."""
+    kind = type(value)
+    if kind is dict:
+        return {
+            key: item if type(item) not in _CONTAINERS else _copy(item)
+            for key, item in value.items()
+        }
+    copies = [item if type(item) not in _CONTAINERS else _copy(item) for item in value]
+    return copies if kind is list else tuple(copies)
 
 
 def plain_json(value: Any, max_bytes: int, budget: int, redactor: Redactor | None) -> str | None:
@@ -100,23 +165,10 @@ def plain_json(value: Any, max_bytes: int, budget: int, redactor: Redactor | Non
     ``max_bytes``; else ``None``. Values under keys the redactor matches are masked."""
     if type(value) not in _CONTAINERS:
         return None
-    scan = _Scan(budget, max_bytes)
-    if not scan.plain(value, 0):
+    scan = PlainScan(budget, max_bytes)
+    if not scan.check(value, 0):
         return None
-    if redactor is not None:
-        known, matches = redactor.cache.get, redactor.matches
-        for key in scan.keys:
-            hit = known(key)
-            if hit or (hit is None and matches(key)):
-                value = _masked(value, redactor)
-                break
-    try:
-        text, size = measure(_encode(value))
-    except (TypeError, ValueError):  # NaN or infinity, a subclass the encoder refused
-        return None
-    if size > max_bytes or _HUGE_INT.search(text):
-        return None
-    return text
+    return scan.encode(value, max_bytes, redactor)
 
 
 def _masked(value: Any, redactor: Redactor) -> Any:

@@ -111,6 +111,11 @@ class RespanSpan:
         """Whether input and output are recorded: content capture on and span recording."""
         return self._settings.capture_content and self.span.is_recording()
 
+    @property
+    def redactor(self) -> Redactor:
+        """The redactor of the settings this span started with."""
+        return _redactor(self._settings)
+
     def dump(self, value: object) -> str:
         """``value`` as bounded, redacted JSON, per the settings this span started with."""
         settings = self._settings

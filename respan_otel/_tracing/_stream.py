@@ -11,10 +11,14 @@ from opentelemetry.trace import Tracer
 
 from respan_otel import _attributes as attrs
 from respan_otel._log import log_internal_error
-from respan_otel._serialize import TRUNCATED_KEY
+from respan_otel._serialize import TRUNCATED_KEY, PlainList
+from respan_otel._serialize._markers import measure
 from respan_otel._tracing._handle import RespanSpan, record_end
 from respan_otel._tracing._plan import Plan, open_span
 
+_IMMUTABLE: Final = frozenset({str, int, float, bool, type(None)})
+_MARKER_ROOM: Final = 32
+"""Bytes kept free under the cap for the truncation marker."""
 _SCALAR_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
 
 
@@ -39,15 +43,21 @@ def _scalar_json(item: object, max_bytes: int) -> str | None:
 class _StreamOutput:
     """Collects a generator's items as its output, bounded in count and in bytes.
 
-    Items are serialized as they are yielded (so later mutation does not rewrite history)
-    unless a ``process_output`` hook needs the items themselves.
+    Each item is recorded as it was when yielded. Plain items are kept as snapshots
+    (``PlainList``) and encoded all at once at the end; from the first other item, or once
+    the kept ones reach the byte cap, every item is serialized when yielded. Either way
+    the output is the same: ``[item, ...]``, a truncation marker last when items were
+    dropped. A ``process_output`` hook gets the items themselves.
     """
 
     __slots__ = (
+        "count",
+        "cut",
         "dropped",
         "fragments",
         "handle",
         "items",
+        "kept",
         "max_bytes",
         "max_items",
         "plan",
@@ -55,33 +65,58 @@ class _StreamOutput:
     )
 
     def __init__(self, handle: RespanSpan, plan: Plan) -> None:
-        settings = handle._settings
         self.handle = handle
         self.plan = plan
-        self.max_items = settings.max_stream_items
-        self.max_bytes = settings.max_field_bytes
+        self.max_items = handle._settings.max_stream_items
+        self.max_bytes = handle._settings.max_field_bytes
+        self.items: list[Any] | None = [] if plan.process_output is not None else None
+        # the list as one text must leave the room item-by-item encoding keeps free
+        self.kept: PlainList | None = PlainList(self.max_bytes - _MARKER_ROOM - 1)
         self.fragments: list[str] = []
-        self.items: list[Any] = []
         self.size = 2  # the brackets
+        self.count = 0
         self.dropped = 0
+        self.cut = False  # an item did not fit: every later one is dropped too
 
     def add(self, item: object) -> None:
-        if self.dropped or len(self.fragments) + len(self.items) >= self.max_items:
+        if self.cut or self.count >= self.max_items:
             self.dropped += 1
-        elif self.plan.process_output is not None:
+            return
+        self.count += 1
+        if self.items is not None:
             self.items.append(item)
+            return
+        kept = self.kept
+        if kept is not None and kept.add(item):
+            return
+        self._encode_kept()
+        self._encode(item)
+
+    def _encode_kept(self) -> None:
+        kept, self.kept = self.kept, None
+        for item in kept.items if kept is not None else ():
+            self._encode(item)
+
+    def _encode(self, item: object) -> None:
+        if self.cut:
+            self.dropped += 1
+            return
+        fragment, size = measure(_scalar_json(item, self.max_bytes) or self.handle.dump(item))
+        if self.size + size + 1 > self.max_bytes - _MARKER_ROOM:
+            self.cut = True
+            self.dropped += 1
         else:
-            fragment = _scalar_json(item, self.max_bytes) or self.handle.dump(item)
-            size = (len(fragment) if fragment.isascii() else len(fragment.encode())) + 1
-            if self.size + size > self.max_bytes - 32:  # room for the truncation marker
-                self.dropped += 1
-            else:
-                self.fragments.append(fragment)
-                self.size += size
+            self.fragments.append(fragment)
+            self.size += size + 1
 
     def json(self) -> str:
         if self.plan.process_output is not None:
             return self.handle.dump(self.plan.process_output(self.items))
+        if self.kept is not None and not self.dropped:
+            text = self.kept.json(self.handle.redactor)
+            if text is not None:
+                return text
+        self._encode_kept()
         parts = self.fragments
         if self.dropped:
             parts = [*parts, f'{{"{TRUNCATED_KEY}":{self.dropped}}}']
