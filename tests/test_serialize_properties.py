@@ -322,3 +322,24 @@ def test_the_fast_path_refuses_text_larger_than_the_cap_before_encoding() -> Non
     assert plain_json(["x" * 600, "y" * 600], 1_000, 100, None) is None
     assert plain_json([Loud("a")], 1_000, 100, None) is None
     assert plain_json({"doc": "x" * 900}, 1_000, 100, None) == '{"doc":"' + "x" * 900 + '"}'
+
+
+# Values far over the cap: long strings, wide and nested containers, so every step of
+# fitting (strings cut, containers cut, a preview) is reached.
+oversized = st.recursive(
+    st.one_of(json_leaves, long_text, keys),
+    lambda children: st.one_of(
+        st.builds(lambda item, count: [item] * count, children, st.integers(1, 60)),
+        st.dictionaries(keys, children, max_size=12),
+        st.lists(children, max_size=6),
+    ),
+    max_leaves=20,
+)
+
+
+@settings(FAST, max_examples=150)
+@given(oversized, st.integers(256, 20_000))
+def test_oversized_values_fit_the_cap_as_valid_json(value: Any, max_bytes: int) -> None:
+    text = dumps(value, max_bytes=max_bytes)
+    assert len(text.encode("utf-8")) <= max_bytes
+    json.loads(text)

@@ -3,7 +3,7 @@ containers to one common width, else a preview of the head of the JSON."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any, Final
 
 from respan_otel._serialize._markers import (
@@ -20,61 +20,84 @@ from respan_otel._serialize._markers import (
     quote,
 )
 
-_MAX_ROUNDS: Final = 4
-"""Re-measures of the string cut: estimates are close, a few rounds absorb the error."""
-_MAX_PROBES: Final = 12
-"""Container widths tried: a search bounded like the rounds, so fitting costs a few encodes."""
+_STRING_PROBES: Final = 4
+"""Encodings tried for the string cut: the first estimate is close, a few absorb its error."""
+_WIDTH_PROBES: Final = 12
+"""Encodings tried for the container cut. Each costs one encoding of the (bounded) tree."""
 
 
 def fit(tree: object, size: int, max_bytes: int) -> str:
-    """Shrink an oversized tree: cut long strings, then containers, else give a preview.
+    """Shrink a tree whose JSON takes ``size`` bytes to at most ``max_bytes``.
 
-    Strings are cut to one common byte limit, the largest that removes the excess
-    (water-filling over the string sizes), re-measured a few times to absorb estimate
-    errors. If strings alone cannot make it fit, they are cut to a small floor and the
-    number of items kept per container is searched, extrapolating from each measured
-    size. Every round re-encodes a copy of ``tree`` (bounded by the node budget) and the
-    number of rounds is capped, so the cost is a small multiple of one encoding.
+    In order, the first that fits: long strings cut to one common byte limit, as large as
+    fits; strings cut to a small floor and containers to one common number of items, as
+    large as fits; else ``{"_truncated": true, "preview": ...}``, the head of the JSON.
+    Each step tries a bounded number of encodings, so fitting costs a few encodings.
     """
     lengths: list[int] = []
     widest = _collect(tree, lengths)
     floor = max(16, min(64, max_bytes // 16))
-    excess = size - max_bytes
-    for _ in range(_MAX_ROUNDS):
-        level = _water_level(lengths, excess, floor)
-        if level is None:
-            break
-        text, attempt = measure(encode_compact(_shrink(tree, level, None)))
-        if attempt <= max_bytes:
-            return text
-        excess += attempt - max_bytes
-    text = ""
-    attempt = size - sum(n - floor for n in lengths if n > floor)
-    if attempt < size and attempt <= max_bytes * 1.1:
-        text, attempt = measure(encode_compact(_shrink(tree, floor, None)))
-        if attempt <= max_bytes:
-            return text
+    text = None
+    if lengths:
+        level = _water_level(lengths, size - max_bytes, floor)
+        text = _largest_fitting(
+            lambda limit: _encode(_shrink(tree, limit, None)),
+            low=floor,
+            high=max(lengths),
+            guess=floor if level is None else level,
+            max_bytes=max_bytes,
+            probes=_STRING_PROBES,
+        )
+    if text is None:
+        text = _largest_fitting(
+            lambda width: _encode(_shrink(tree, floor, width)),
+            low=1,
+            high=widest - 1,
+            guess=widest * max_bytes // size,
+            max_bytes=max_bytes,
+            probes=_WIDTH_PROBES,
+        )
+    if text is None:
+        text = preview(_encode(_shrink(tree, floor, None))[0], max_bytes)
+    return text
+
+
+def _encode(tree: object) -> tuple[str, int]:
+    return measure(encode_compact(tree))
+
+
+def _largest_fitting(
+    render: Callable[[int], tuple[str, int]],
+    *,
+    low: int,
+    high: int,
+    guess: int,
+    max_bytes: int,
+    probes: int,
+) -> str | None:
+    """The text of the largest ``n`` in ``[low, high]`` whose ``render(n)`` fits, as far as
+    ``probes`` renderings find; ``None`` when ``low`` does not fit.
+
+    The size grows with ``n``, roughly in proportion, so each probe scales the last ``n``
+    by how far its size was from the cap; the last probe tries ``low`` if nothing fit yet.
+    """
     best: str | None = None
-    low, high = 0, widest
-    guess = int(widest * max_bytes / attempt * 0.95)
-    for _ in range(_MAX_PROBES):
-        guess = max(low + 1, min(high - 1, guess))
-        if guess >= high or (low and guess <= low * 1.05):
+    for left in range(probes, 0, -1):
+        if low > high:
             break
-        candidate, attempt = measure(encode_compact(_shrink(tree, floor, guess)))
-        if attempt <= max_bytes:
-            low, best = guess, candidate
-            guess = int(guess * max_bytes / attempt * 0.98)
+        n = low if left == 1 and best is None else max(low, min(high, guess))
+        text, size = render(n)
+        if size <= max_bytes:
+            best, low = text, n + 1
+            guess = n * max_bytes // max(size, 1)  # grow toward the cap
+            if guess < n * 21 // 20:
+                break  # within 5 % of the cap: not worth another encoding
         else:
-            high, text = guess, candidate
-            guess = int(guess * max_bytes / attempt * 0.9)
-            if low and guess <= low:
-                guess = (low + high) // 2
-    if best is not None:
-        return best
-    if not text:
-        text, _ = measure(encode_compact(_shrink(tree, floor, None)))
-    return preview(text, max_bytes)
+            high = n - 1
+            guess = n * max_bytes // size - 1  # shrink past the excess
+            if guess < low:
+                guess = (low + high + 1) // 2  # below what fits already: halve the range
+    return best
 
 
 def preview(text: str, max_bytes: int) -> str:
@@ -111,7 +134,7 @@ def _collect(tree: object, lengths: list[int]) -> int:
         if type(node) is dict:
             values: Collection[Any] = node.values()
             for key in node:
-                if len(key) > 16:
+                if len(key) > _LONG:
                     lengths.append(_out_len(key) - note_len(len(key)))
         elif type(node) is list:
             values = node
@@ -122,7 +145,7 @@ def _collect(tree: object, lengths: list[int]) -> int:
         for value in values:
             t = type(value)
             if t is str:
-                if len(value) > 16:
+                if len(value) > _LONG:
                     lengths.append(_out_len(value) - note_len(len(value)))
             elif t is dict or t is list:
                 stack.append(value)
@@ -160,8 +183,13 @@ def _cut_to(text: str, limit: int, slack: int) -> tuple[str, int] | None:
     return text[:keep], length - keep
 
 
+_LONG: Final = 16
+"""Strings and keys up to this many characters are never cut: the note would not pay."""
+
+
 def _shrink(node: object, limit: int, width: int | None) -> object:
-    """A copy of a converted tree, strings cut to ``limit`` bytes, containers to ``width``."""
+    """A copy of a converted tree, strings cut to ``limit`` bytes, containers to ``width``
+    items (``None``: all), each cut container keeping count of what it lost."""
     if type(node) is str:
         cut = _cut_to(node, limit, note_len(len(node)))
         return node if cut is None else CutStr(*cut)
@@ -170,46 +198,45 @@ def _shrink(node: object, limit: int, width: int | None) -> object:
         return node if cut is None else CutStr(cut[0], node.dropped + cut[1])
     if type(node) is dict:
         pairs = list(node.items())
-        dropped: int | None = 0
         marker = node.get(TRUNCATED_KEY)
-        if type(marker) is Count:
+        dropped: int | None = 0
+        if type(marker) is Count:  # cut before: the count goes on
+            pairs = [(key, value) for key, value in pairs if key != TRUNCATED_KEY]
             dropped = marker.dropped
-            pairs = [(k, v) for k, v in pairs if k != TRUNCATED_KEY]
-        if width is not None and len(pairs) > width:
-            dropped = None if dropped is None else dropped + len(pairs) - width
-            pairs = pairs[:width]
-        out: dict[str, object] = {}
-        keep = limit + 22
-        for key, value in pairs:
-            if len(key) > 16:
-                cut_key = _cut_to(key, limit, note_len(len(key)))
-                if cut_key is not None:
-                    key = cut_note(*cut_key)
-            t = type(value)
-            if t in ATOMS or (t is str and len(value) * 4 <= keep):
-                out[key] = value
-            else:
-                out[key] = _shrink(value, limit, width)
+        pairs, dropped = _first(pairs, width, dropped)
+        out = {_shrink_key(key, limit): _shrink_item(value, limit, width) for key, value in pairs}
         if dropped != 0:
             out[TRUNCATED_KEY] = Count(dropped)
         return out
     if type(node) is list:
         items: list[object] = node
-        tail: int | None = 0
-        if items and type(items[-1]) is ListCut:
-            tail = items[-1].dropped
+        dropped = 0
+        if items and type(items[-1]) is ListCut:  # cut before: the count goes on
+            dropped = items[-1].dropped
             items = items[:-1]
-        if width is not None and len(items) > width:
-            tail = None if tail is None else tail + len(items) - width
-            items = items[:width]
-        keep = limit + 22
-        shrunk = [
-            value
-            if type(value) in ATOMS or (type(value) is str and len(value) * 4 <= keep)
-            else _shrink(value, limit, width)
-            for value in items
-        ]
-        if tail != 0:
-            shrunk.append(ListCut(tail))
+        items, dropped = _first(items, width, dropped)
+        shrunk = [_shrink_item(value, limit, width) for value in items]
+        if dropped != 0:
+            shrunk.append(ListCut(dropped))
         return shrunk
     return node
+
+
+def _first(
+    items: list[Any], width: int | None, dropped: int | None
+) -> tuple[list[Any], int | None]:
+    """The first ``width`` of ``items``, and how many are dropped in all (``None``: unknown)."""
+    if width is None or len(items) <= width:
+        return items, dropped
+    return items[:width], None if dropped is None else dropped + len(items) - width
+
+
+def _shrink_item(value: object, limit: int, width: int | None) -> object:
+    if type(value) in ATOMS or (type(value) is str and len(value) * 4 <= limit + 22):
+        return value  # a quick pass over what cannot need cutting
+    return _shrink(value, limit, width)
+
+
+def _shrink_key(key: str, limit: int) -> str:
+    cut = _cut_to(key, limit, note_len(len(key))) if len(key) > _LONG else None
+    return key if cut is None else cut_note(*cut)
