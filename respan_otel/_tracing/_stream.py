@@ -16,7 +16,6 @@ from respan_otel._serialize._markers import measure
 from respan_otel._tracing._handle import RespanSpan, record_end
 from respan_otel._tracing._plan import Plan, open_span
 
-_IMMUTABLE: Final = frozenset({str, int, float, bool, type(None)})
 _MARKER_ROOM: Final = 32
 """Bytes kept free under the cap for the truncation marker."""
 _SCALAR_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
@@ -69,9 +68,10 @@ class _StreamOutput:
         self.plan = plan
         self.max_items = handle._settings.max_stream_items
         self.max_bytes = handle._settings.max_field_bytes
-        self.items: list[Any] | None = [] if plan.process_output is not None else None
+        hooked = plan.process_output is not None
+        self.items: list[Any] | None = [] if hooked else None  # for the hook, as they are
         # the list as one text must leave the room item-by-item encoding keeps free
-        self.kept: PlainList | None = PlainList(self.max_bytes - _MARKER_ROOM - 1)
+        self.kept = None if hooked else PlainList(self.max_bytes - _MARKER_ROOM - 1)
         self.fragments: list[str] = []
         self.size = 2  # the brackets
         self.count = 0
