@@ -83,6 +83,8 @@ def test_rows_are_byte_for_byte_what_they_were(group):
     for mode, options in MODES.items():
         found = rows_of(records, full=mode == "useful", **options)
         assert found == data["results"][group][mode], mode
+    # the exporter's builder: our own JSON written as is, the same bytes
+    assert rows_of(records, full=True, splice=True) == data["results"][group]["useful"]
 
 
 def write() -> None:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
+from respan_otel._export.conventions.respan import OwnJSON, native
 from respan_otel._serialize import to_jsonable
 
 BODY_OVERHEAD: Final = len(b'{"logs":[]}')
@@ -17,16 +18,43 @@ _ENCODER: Final = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separato
 def encode(body: Mapping[str, Any]) -> bytes:
     """Compact UTF-8 JSON; values standard JSON cannot hold go through the serializer.
 
-    Lone surrogates (which Python strings may hold and UTF-8 cannot) become U+FFFD.
+    Our own JSON text (:class:`OwnJSON`, top-level input/output) is written as is when
+    it is strict JSON, else as the data it holds. Lone surrogates (which Python strings
+    may hold and UTF-8 cannot) become U+FFFD.
     """
     try:
-        text = _ENCODER.encode(body)
+        if type(body.get("input")) is OwnJSON or type(body.get("output")) is OwnJSON:
+            text = _spliced(body)
+        else:
+            text = _ENCODER.encode(body)
     except (TypeError, ValueError, RecursionError):
-        text = json.dumps(to_jsonable(body), ensure_ascii=False, separators=(",", ":"))
+        plain = {key: native(value) for key, value in body.items()}
+        text = json.dumps(to_jsonable(plain), ensure_ascii=False, separators=(",", ":"))
     try:
         return text.encode()
     except UnicodeEncodeError:
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
+
+
+def _spliced(body: Mapping[str, Any]) -> str:
+    """``body`` as JSON text, our own JSON text written in place, the rest encoded in
+    order (the same text the data would encode to: compact, as our serializer writes)."""
+    parts: list[str] = []
+    rest: dict[str, Any] = {}
+    for key, value in body.items():
+        if type(value) is OwnJSON:
+            raw = value.spliceable()
+            if raw is not None:
+                if rest:
+                    parts.append(_ENCODER.encode(rest)[1:-1])  # without its braces
+                    rest = {}
+                parts.append(f"{_ENCODER.encode(key)}:{raw}")
+                continue
+            value = value.value()
+        rest[key] = value
+    if rest:
+        parts.append(_ENCODER.encode(rest)[1:-1])
+    return "{" + ",".join(parts) + "}"
 
 
 def request_body(logs: Sequence[bytes]) -> bytes:

@@ -113,7 +113,10 @@ class RespanDatasetExporter(SpanExporter):
         self.stats = ExportStats()
         self.notes = Notes()
         rows_builder = RowBuilder(
-            rows=settings.rows, redactor=get_redactor(settings.redact_keys), before_send=before_send
+            rows=settings.rows,
+            redactor=get_redactor(settings.redact_keys),
+            before_send=before_send,
+            splice=True,  # its rows only go to encode(): our own JSON is written as is
         )
         self._intake = Intake(
             rows_builder,

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from respan_otel._datasets import ID_PREFIX
 from respan_otel._export._encode import BODY_OVERHEAD, encode
 from respan_otel._export._keeping import Notes
-from respan_otel._export._rows import RowBuilder
+from respan_otel._export._rows import INCOMPLETE_TOTALS_NOTE, RowBuilder
 from respan_otel._export._stats import ExportStats
 from respan_otel._log import log_internal_error, logger
 
@@ -49,6 +49,9 @@ class Intake:
         """The encoded logs of ``spans``, per dataset, in span order."""
         built = self.rows.build(spans)
         self._count_not_rows(built.not_rows)
+        if built.incomplete_totals:
+            self.stats.add(incomplete_totals=built.incomplete_totals)
+            self.notes.say("incomplete-totals", INCOMPLETE_TOTALS_NOTE, built.incomplete_totals)
         limit = self.max_request_bytes - BODY_OVERHEAD
         groups: dict[str, list[bytes]] = {}
         for row in built.rows:

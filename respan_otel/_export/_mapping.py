@@ -145,12 +145,16 @@ def apply_before_send(
     log and reports it, so a masking hook can never be skipped."""
     if before_send is None:
         return mapped, None
-    body = before_send(mapped.body)
-    if body is None:
+    body = mapped.body
+    for key in ("input", "output"):  # the hook sees data, never spliced text
+        if key in body:
+            body[key] = respan.native(body[key])
+    changed = before_send(body)
+    if changed is None:
         return None, "before-send"
-    if not isinstance(body, dict):
+    if not isinstance(changed, dict):
         return None, "before-send-type"
-    return MappedLog(mapped.dataset, body, mapped.trace_id, mapped.span_id), None
+    return MappedLog(mapped.dataset, changed, mapped.trace_id, mapped.span_id), None
 
 
 def select_log(
@@ -204,9 +208,13 @@ def map_span(
     attributes: Mapping[str, Any],
     redactor: Redactor | None,
     kind: str | None = None,
+    *,
+    splice: bool = False,
 ) -> MappedLog:
     """The row body of a span known to carry content (``attributes``: :func:`plain`;
     ``kind``: its :func:`conventions.log_type`, when the caller has it already).
+    With ``splice``, our own input/output JSON stays text (:class:`respan.OwnJSON`),
+    for :func:`._encode.encode` to write as is: only for bodies that go nowhere else.
 
     ``redactor`` masks secrets in content read from other instrumentations' attributes;
     our own attributes were redacted when they were recorded.
@@ -214,8 +222,8 @@ def map_span(
     reader = Reader(attributes, redactor)
     if kind is None:
         kind = conventions.log_type(attributes)
-    step_input = respan.own_json(attributes, attrs.INPUT)
-    output = respan.own_json(attributes, attrs.OUTPUT)
+    step_input = respan.own_content(attributes, attrs.INPUT, splice=splice)
+    output = respan.own_content(attributes, attrs.OUTPUT, splice=splice)
     if step_input is MISSING or output is MISSING:
         foreign_input, foreign_output = conventions.content(reader, kind)
         if step_input is MISSING and foreign_input is not MISSING:

@@ -43,7 +43,12 @@ from respan_otel._export._mapping import (
     map_span,
     plain,
 )
-from respan_otel._export._totals import PendingTotals, Totals
+from respan_otel._export._totals import (
+    DEFAULT_MAX_AGE_SECONDS,
+    DEFAULT_MAX_ENTRIES,
+    PendingTotals,
+    Totals,
+)
 from respan_otel._export.conventions import frameworks, genai, openinference, respan
 from respan_otel._log import log_internal_error
 from respan_otel._redact import Redactor
@@ -60,6 +65,14 @@ USAGE_KINDS: Final = frozenset({"llm", "embedding"})
 MAX_CALL_IDS: Final = 4096
 """Response ids remembered to recognise a second span of the same model call."""
 _LEADING_ID: Final = re.compile(r'\s*\{\s*"id"\s*:\s*"([^"\\]{1,200})"')
+INCOMPLETE_TOTALS_NOTE: Final = (
+    "respan_otel: %d rows were sent with only part of their run totals (metadata "
+    "totals_incomplete=true): the tokens and cost of calls beneath them were let go "
+    f"because more than {DEFAULT_MAX_ENTRIES} runs were open at once or one stayed open "
+    f"over {int(DEFAULT_MAX_AGE_SECONDS // 60)} minutes; end long-running parent spans "
+    "sooner (or sum the run's LLM rows for its totals)"
+)
+"""The log line (its argument: the rows) when :attr:`RowBatch.incomplete_totals` > 0."""
 
 
 @dataclass
@@ -85,8 +98,13 @@ class RowBuilder:
         before_send: BeforeSend | None = None,
         capture_content: bool | None = None,
         pending: PendingTotals | None = None,
+        splice: bool = False,
     ) -> None:
+        """``splice``: our own spans' input/output JSON stays the text our serializer
+        wrote, for :func:`._encode.encode` to write as is (the exporter's rows, which
+        go nowhere else; ``before_send`` still receives data)."""
         self.rows = rows
+        self._splice = splice
         self._redactor = redactor
         self._before_send = before_send
         self._capture = capture_content
@@ -124,7 +142,7 @@ class RowBuilder:
                 self._forward(span, below)
                 batch.not_rows[early] += 1
                 return
-        mapped = map_span(span, attributes, self._redactor, kind)
+        mapped = map_span(span, attributes, self._redactor, kind, splice=own and self._splice)
         body = mapped.body
         metadata, metrics = body["metadata"], body["metrics"]
         up = below  # what this span adds to its parent's totals
@@ -300,6 +318,10 @@ def _add_cost(span: ReadableSpan, metadata: dict[str, Any], metrics: dict[str, A
 def _question(body: dict[str, Any], span: ReadableSpan) -> tuple[Any, int]:
     """The first user message's content of an LLM row."""
     step_input = body["input"]
+    if type(step_input) is respan.OwnJSON:
+        if not step_input.mentions("messages"):
+            return None, 0  # certain without parsing
+        step_input = step_input.value()
     messages = step_input.get("messages") if isinstance(step_input, dict) else None
     if isinstance(messages, list):
         for item in messages:
@@ -311,6 +333,10 @@ def _question(body: dict[str, Any], span: ReadableSpan) -> tuple[Any, int]:
 def _answer(body: dict[str, Any], span: ReadableSpan) -> tuple[Any, int]:
     """The assistant's text answer of an LLM row (``None`` for a tool-calling turn)."""
     output = body.get("output")
+    if type(output) is respan.OwnJSON:
+        if not output.mentions("assistant"):
+            return None, 0  # certain without parsing
+        output = output.value()
     if isinstance(output, list) and output:
         output = output[0]
     if isinstance(output, dict) and output.get("role") == "assistant":

@@ -15,6 +15,7 @@ COUNTERS: Final = (
     "replayed",
     "dead_lettered",
     "skipped_spans",
+    "incomplete_totals",
     "requests",
     "rate_limited",
 )
@@ -35,6 +36,9 @@ class ExportStats:
       spool's ``dead/`` directory (also counted in ``failed``).
     - ``skipped_spans``: spans that are not rows (HTTP, DB, filtered by ``rows``...);
       :meth:`skipped` gives them per reason.
+    - ``incomplete_totals``: rows sent with only part of their run totals (their
+      metadata says ``totals_incomplete``): the totals waiting for them were dropped
+      because too many runs were open at once or one stayed open too long.
     - ``requests``: bulk requests sent; ``rate_limited``: 429 answers among them.
     """
 

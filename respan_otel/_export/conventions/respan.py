@@ -5,7 +5,10 @@ Our attributes were redacted and bounded when they were recorded: they are read 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from respan_otel import _attributes as attrs
@@ -19,6 +22,77 @@ SESSION_KEYS: Final = ("respan.sessions.session_identifier",)
 CUSTOMER_KEYS: Final = ("respan.customer_params.customer_identifier",)
 THREAD_KEYS: Final = ("respan.threads.thread_identifier",)
 CUSTOM_KEYS: Final = ("respan.span_params.custom_identifier",)
+
+
+def _strict_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("not a finite number")  # 1e999: JSON a strict reader refuses
+    return value
+
+
+def _refuse(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
+_STRICT_SCAN: Final[Callable[[str, int], tuple[Any, int]]] = json.JSONDecoder(
+    parse_constant=_refuse, parse_float=_strict_float
+).scan_once  # type: ignore[attr-defined]  # the C scanner, set by __init__, untyped
+"""Reads one JSON value from an index (the decoder's C scanner, without its wrapper)."""
+_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
+"""A ``\\uD800``-style escape: valid JSON text many readers refuse (a lone surrogate)."""
+
+
+class OwnJSON:
+    """One of our own JSON attributes (``respan.input``/``respan.output``), kept as the
+    text our serializer wrote: the encoder writes it into the request body as is (no
+    parse, no re-encode); :meth:`value` parses it for whatever needs the data."""
+
+    __slots__ = ("_value", "raw")
+
+    def __init__(self, raw: str) -> None:
+        self.raw = raw
+        self._value: Any = MISSING
+
+    def value(self) -> Any:
+        """The data, as :func:`own_json` reads it (text that is not JSON stays text)."""
+        if self._value is MISSING:
+            parsed = parse(self.raw)
+            self._value = text(self.raw) if parsed is MISSING else parsed
+        return self._value
+
+    def spliceable(self) -> str | None:
+        """The text, when it is strict JSON a request can carry as is; else ``None``
+        (set by hand to something else, or cut by an attribute length limit)."""
+        raw = self.raw
+        try:
+            _, end = _STRICT_SCAN(raw, 0)
+        except (StopIteration, ValueError, RecursionError):
+            return None
+        if end != len(raw) or ("\\u" in raw and _SURROGATE_ESCAPE.search(raw)):
+            return None
+        return raw
+
+    def mentions(self, word: str) -> bool:
+        """Whether the parsed data may hold ``word`` (as a key or a string): ``False`` is
+        certain, so the caller can skip parsing."""
+        return f'"{word}"' in self.raw or "\\u" in self.raw
+
+    def __repr__(self) -> str:
+        return f"OwnJSON({self.raw[:40]!r})"
+
+
+def own_content(attributes: Mapping[str, Any], key: str, *, splice: bool) -> Any:
+    """:func:`own_json`, or with ``splice`` an :class:`OwnJSON` for an object or a list."""
+    raw = attributes.get(key)
+    if splice and isinstance(raw, str) and raw[:1] in ("{", "["):
+        return OwnJSON(raw)
+    return own_json(attributes, key)
+
+
+def native(value: Any) -> Any:
+    """The data of a value that may be an :class:`OwnJSON`."""
+    return value.value() if type(value) is OwnJSON else value
 
 
 def own_json(attributes: Mapping[str, Any], key: str) -> Any:
