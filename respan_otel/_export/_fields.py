@@ -94,19 +94,20 @@ def metadata(
     present: frozenset[str],
 ) -> dict[str, Any]:
     metadata: dict[str, Any] = {}
-    openinference_metadata = reader.json(openinference.METADATA)
-    if isinstance(openinference_metadata, dict):
-        metadata.update(reader.clean(openinference_metadata))
+    openinference_metadata = reader.json_dict(openinference.METADATA)
+    if openinference_metadata:
+        metadata.update(openinference_metadata)
     skip = len(ASSOCIATION_PREFIX)
     for key, value in reader.prefixed(ASSOCIATION_PREFIX):
         name = key[skip:]
         secret = reader.redactor is not None and reader.redactor.matches(name)
         metadata[name] = REDACTED if secret else reader.clean(value)
     if kind == "llm" and attrs.KIND not in attributes:
-        parameters = genai.request_parameters(attributes) or openinference.request_parameters(
-            reader
-        )
-        metadata.update(reader.clean(parameters))
+        parameters = genai.request_parameters(attributes)
+        if parameters:
+            metadata.update(reader.clean(parameters))
+        else:
+            metadata.update(openinference.request_parameters(reader) or {})
     own = respan.own_metadata(attributes)
     if isinstance(own, dict):
         metadata.update(own)

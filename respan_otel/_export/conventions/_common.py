@@ -106,10 +106,12 @@ MAX_CACHED_KEYS: Final = 8192
 """Attribute names whose prefix and flattened path are remembered (instrumentations
 write the same few names on every span)."""
 _PREFIX_OF: dict[str, str] = {}
+_CLEAN_DICTS: dict[tuple[str, str, Redactor | None], dict[str, Any]] = {}
+_SCALARS: Final = (str, int, float, bool, type(None))
 _PATHS: dict[str, tuple[int, tuple[str, ...]] | None] = {}
 
 
-def _remember(cache: dict[str, Any], key: str, value: Any) -> None:
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
     if len(cache) >= MAX_CACHED_KEYS:
         cache.clear()
     cache[key] = value
@@ -163,6 +165,28 @@ class Reader:
             parsed = parse(raw)
             return text(raw) if parsed is MISSING else parsed
         return raw
+
+    def json_dict(self, key: str, keep: frozenset[str] | None = None) -> dict[str, Any] | None:
+        """:meth:`json` cleaned, when it is a dict (only its ``keep`` keys, if given).
+        Read-only: a flat result is shared by every span carrying the same text (an
+        instrumentation writes the same parameters and metadata on every call)."""
+        raw = self.attributes.get(key)
+        cache_key = (key, raw, self.redactor) if type(raw) is str and len(raw) <= 4096 else None
+        if cache_key is not None:
+            found = _CLEAN_DICTS.get(cache_key)
+            if found is not None:
+                return found
+        value = self.json(key)
+        if not isinstance(value, dict):
+            return None
+        if keep is not None:
+            value = {name: item for name, item in value.items() if name in keep}
+        cleaned = self.clean(value)
+        if not isinstance(cleaned, dict):
+            return None
+        if cache_key is not None and all(isinstance(v, _SCALARS) for v in cleaned.values()):
+            _remember(_CLEAN_DICTS, cache_key, cleaned)
+        return cleaned
 
     def flat(self, prefix: str) -> list[Any]:
         """Flattened attributes under ``prefix``, gathered back into a list.

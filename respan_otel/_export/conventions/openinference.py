@@ -103,11 +103,9 @@ def tools(reader: Reader) -> Any:
     return found or MISSING
 
 
-def request_parameters(reader: Reader) -> dict[str, Any]:
-    value = reader.json(INVOCATION_PARAMETERS)
-    if not isinstance(value, dict):
-        return {}
-    return {key: item for key, item in value.items() if key in PARAMETERS}
+def request_parameters(reader: Reader) -> dict[str, Any] | None:
+    """The invocation parameters a row keeps, cleaned (read-only: see ``json_dict``)."""
+    return reader.json_dict(INVOCATION_PARAMETERS, PARAMETERS)
 
 
 def value(reader: Reader, key: str) -> Any:
