@@ -143,5 +143,5 @@ def test_rows_sent_with_partial_run_totals_are_counted_and_told(caplog):
     assert exporter.stats.snapshot()["incomplete_totals"] == 1
     (line,) = [r.getMessage() for r in caplog.records if "run totals" in r.getMessage()]
     assert "1 rows were sent with only part of their run totals" in line
-    assert "more than 10000 runs were open at once" in line  # the cause
+    assert "more than 10000 parent spans were waiting for them at once" in line  # the cause
     assert "end long-running parent spans sooner" in line  # the fix

@@ -68,9 +68,9 @@ _LEADING_ID: Final = re.compile(r'\s*\{\s*"id"\s*:\s*"([^"\\]{1,200})"')
 INCOMPLETE_TOTALS_NOTE: Final = (
     "respan_otel: %d rows were sent with only part of their run totals (metadata "
     "totals_incomplete=true): the tokens and cost of calls beneath them were let go "
-    f"because more than {DEFAULT_MAX_ENTRIES} runs were open at once or one stayed open "
-    f"over {int(DEFAULT_MAX_AGE_SECONDS // 60)} minutes; end long-running parent spans "
-    "sooner (or sum the run's LLM rows for its totals)"
+    f"because more than {DEFAULT_MAX_ENTRIES} parent spans were waiting for them at once "
+    f"or a run was silent over {int(DEFAULT_MAX_AGE_SECONDS // 60)} minutes; end "
+    "long-running parent spans sooner (or sum the run's LLM rows for its totals)"
 )
 """The log line (its argument: the rows) when :attr:`RowBatch.incomplete_totals` > 0."""
 
