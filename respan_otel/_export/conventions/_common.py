@@ -11,7 +11,7 @@ from typing import Any, Final
 from respan_otel import _attributes as attrs
 from respan_otel._redact import Redactor
 from respan_otel._serialize import to_jsonable
-from respan_otel._serialize._kinds import SHORT
+from respan_otel._serialize._kinds import INT_LIMIT, SHORT
 from respan_otel._settings import capture_settings
 
 
@@ -102,6 +102,12 @@ SCANNED_PREFIXES: Final = (*FLAT_PREFIXES, ASSOCIATION_PREFIX, attrs.METRICS_PRE
 pass over the attributes, however many of them a span is asked about."""
 
 
+_NOT_SMALL: Final[Any] = object()
+_SMALL_NODES: Final = 64
+_SMALL_DEPTH: Final = 4
+"""Trees :meth:`Reader.clean` copies itself: at most this many values and levels (far
+inside the serializer's own node and depth limits, so nothing would be cut)."""
+
 MAX_CACHED_KEYS: Final = 8192
 """Attribute names whose prefix and flattened path are remembered (instrumentations
 write the same few names on every span)."""
@@ -154,7 +160,55 @@ class Reader:
         """Bounded, JSON-safe and redacted."""
         if type(value) is str and len(value) <= SHORT:
             return value  # what the serializer gives back for it, without its set-up
+        if type(value) is dict or type(value) is list:
+            budget = [_SMALL_NODES]
+            copied = self._small_copy(value, budget, 0)
+            if copied is not _NOT_SMALL:
+                return copied
         return to_jsonable(value, redactor=self.redactor)
+
+    def _small_copy(self, value: Any, budget: list[int], depth: int) -> Any:
+        """What the serializer would give for a small tree of plain JSON (short strings
+        and keys, no key to mask): a fresh copy, without its set-up; else ``_NOT_SMALL``
+        (most rows' messages and documents are small)."""
+        budget[0] -= 1
+        if budget[0] < 0 or depth > _SMALL_DEPTH:
+            return _NOT_SMALL
+        t = type(value)
+        if (
+            (t is str and len(value) <= SHORT)
+            or (t is int and -INT_LIMIT < value < INT_LIMIT)
+            or (t is float and value - value == 0.0)
+            or t is bool
+            or value is None
+        ):
+            return value
+        if t is list:
+            items = []
+            for item in value:
+                copied = self._small_copy(item, budget, depth + 1)
+                if copied is _NOT_SMALL:
+                    return _NOT_SMALL
+                items.append(copied)
+            return items
+        if t is not dict:
+            return _NOT_SMALL
+        redactor = self.redactor if self.redactor is not None and self.redactor.keys else None
+        out = {}
+        for key, item in value.items():
+            if type(key) is not str or len(key) > SHORT:
+                return _NOT_SMALL
+            if redactor is not None:
+                secret = redactor.cache.get(key)
+                if secret is None:
+                    secret = redactor.matches(key)
+                if secret:
+                    return _NOT_SMALL  # the serializer masks it
+            copied = self._small_copy(item, budget, depth + 1)
+            if copied is _NOT_SMALL:
+                return _NOT_SMALL
+            out[key] = copied
+        return out
 
     def json(self, key: str) -> Any:
         """An attribute holding JSON text, parsed (text that is not JSON stays text)."""
