@@ -271,6 +271,7 @@ report(before=before, flushed=flushed, after_flush=after_flush, final=handle.sta
         "replayed": 0,
         "dead_lettered": 0,
         "skipped_spans": 2,
+        "incomplete_totals": 0,
         "requests": 1,
         "rate_limited": 0,
     }

@@ -197,6 +197,7 @@ def test_the_real_client_talked_to_the_stub(runs):
             "replayed": 0,
             "dead_lettered": 0,
             "skipped_spans": 0,
+            "incomplete_totals": 0,
             "requests": 2,
             "rate_limited": 0,
         }

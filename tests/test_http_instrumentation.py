@@ -38,6 +38,7 @@ NOTHING_SENT: Final = {
     "replayed": 0,
     "dead_lettered": 0,
     "skipped_spans": 2,
+    "incomplete_totals": 0,
     "requests": 0,
     "rate_limited": 0,
 }

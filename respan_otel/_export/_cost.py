@@ -20,6 +20,8 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Final
 
+from opentelemetry.sdk.trace import ReadableSpan
+
 from respan_otel._log import log_internal_error
 
 logger = logging.getLogger("respan_otel")
@@ -117,3 +119,20 @@ def cost_of(
     except Exception as exc:
         log_internal_error("computing a call's cost with genai-prices", exc)
         return None
+
+
+def add_cost(span: ReadableSpan, metadata: dict[str, Any], metrics: dict[str, Any]) -> None:
+    """The call's cost from model and tokens, when the span reports none."""
+    model = metadata.get("model")
+    if "cost" in metrics or not isinstance(model, str) or "prompt_tokens" not in metrics:
+        return
+    provider = metadata.get("provider")
+    cost = cost_of(
+        model,
+        provider if isinstance(provider, str) else None,
+        metrics["prompt_tokens"],
+        metrics.get("completion_tokens", 0),
+        at_ns=span.start_time,
+    )
+    if cost is not None:
+        metrics["cost"] = cost

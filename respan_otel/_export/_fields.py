@@ -15,12 +15,8 @@ from opentelemetry.trace import StatusCode
 
 from respan_otel import _attributes as attrs
 from respan_otel._export.conventions import genai, openinference, respan
-from respan_otel._export.conventions._common import (
-    ASSOCIATION_PREFIX,
-    Reader,
-    first_present,
-    text,
-)
+from respan_otel._export.conventions._common import first_present, text
+from respan_otel._export.conventions._reader import ASSOCIATION_PREFIX, Reader
 from respan_otel._redact import REDACTED
 
 MODEL_KEYS: Final = (

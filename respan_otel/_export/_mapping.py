@@ -23,10 +23,8 @@ from opentelemetry.trace import StatusCode
 from respan_otel import _attributes as attrs
 from respan_otel._export import _fields, conventions
 from respan_otel._export.conventions import genai, openinference, respan, traceloop
-from respan_otel._export.conventions._common import (
-    MISSING,
-    Reader,
-)
+from respan_otel._export.conventions._common import MISSING
+from respan_otel._export.conventions._reader import Reader
 from respan_otel._redact import Redactor
 
 CONTENT_MARKERS: Final = frozenset(

@@ -48,6 +48,9 @@ from respan_otel._export._totals import (
     DEFAULT_MAX_ENTRIES,
     PendingTotals,
     Totals,
+    answer_of,
+    fill_run_io,
+    question_of,
 )
 from respan_otel._export.conventions import frameworks, genai, openinference, respan
 from respan_otel._log import log_internal_error
@@ -148,7 +151,7 @@ class RowBuilder:
         up = below  # what this span adds to its parent's totals
         duplicate = False
         if kind in USAGE_KINDS:
-            _add_cost(span, metadata, metrics)
+            _cost.add_cost(span, metadata, metrics)
             wraps_calls = below is not None and below.llm_calls > 0
             if not own:  # our spans are never a second span of one call
                 duplicate = wraps_calls or self._seen_call(span, attributes)
@@ -157,7 +160,7 @@ class RowBuilder:
                 up = up or Totals()
                 up.add_call(metrics, llm=kind == "llm")
                 if kind == "llm":
-                    up.add_io(*_question(body, span), *_answer(body, span))
+                    up.add_io(*question_of(body, span), *answer_of(body, span))
         reason = self._reason(span, kind, own, duplicate, body, below)
         if reason is None and not own and kind in KEPT_KINDS:
             up = up or Totals()
@@ -174,7 +177,7 @@ class RowBuilder:
                 metadata["totals_incomplete"] = True
                 batch.incomplete_totals += 1
             if is_root(span):
-                _run_io(body, below)
+                fill_run_io(body, below)
         if not capture:
             body["input"] = NO_INPUT
             body.pop("output", None)
@@ -296,59 +299,3 @@ def _call_id(attributes: dict[str, Any]) -> str | None:
         if match:
             return match.group(1)
     return None
-
-
-def _add_cost(span: ReadableSpan, metadata: dict[str, Any], metrics: dict[str, Any]) -> None:
-    """The call's cost from model and tokens, when the span reports none."""
-    model = metadata.get("model")
-    if "cost" in metrics or not isinstance(model, str) or "prompt_tokens" not in metrics:
-        return
-    provider = metadata.get("provider")
-    cost = _cost.cost_of(
-        model,
-        provider if isinstance(provider, str) else None,
-        metrics["prompt_tokens"],
-        metrics.get("completion_tokens", 0),
-        at_ns=span.start_time,
-    )
-    if cost is not None:
-        metrics["cost"] = cost
-
-
-def _question(body: dict[str, Any], span: ReadableSpan) -> tuple[Any, int]:
-    """The first user message's content of an LLM row."""
-    step_input = body["input"]
-    if type(step_input) is respan.OwnJSON:
-        if not step_input.mentions("messages"):
-            return None, 0  # certain without parsing
-        step_input = step_input.value()
-    messages = step_input.get("messages") if isinstance(step_input, dict) else None
-    if isinstance(messages, list):
-        for item in messages:
-            if isinstance(item, dict) and item.get("role") == "user" and "content" in item:
-                return item["content"], span.start_time or 0
-    return None, 0
-
-
-def _answer(body: dict[str, Any], span: ReadableSpan) -> tuple[Any, int]:
-    """The assistant's text answer of an LLM row (``None`` for a tool-calling turn)."""
-    output = body.get("output")
-    if type(output) is respan.OwnJSON:
-        if not output.mentions("assistant"):
-            return None, 0  # certain without parsing
-        output = output.value()
-    if isinstance(output, list) and output:
-        output = output[0]
-    if isinstance(output, dict) and output.get("role") == "assistant":
-        content = output.get("content")
-        if isinstance(content, str) and content and not output.get("tool_calls"):
-            return content, span.end_time or 0
-    return None, 0
-
-
-def _run_io(body: dict[str, Any], below: Totals) -> None:
-    """A run row with no input/output of its own takes the question and final answer."""
-    if body["input"] == NO_INPUT and below.question is not None:
-        body["input"] = below.question
-    if "output" not in body and below.answer is not None:
-        body["output"] = below.answer

@@ -14,6 +14,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Final
 
+from opentelemetry.sdk.trace import ReadableSpan
+
+from respan_otel._export._mapping import NO_INPUT
+from respan_otel._export.conventions import respan
+
 DEFAULT_MAX_ENTRIES: Final = 10_000
 DEFAULT_MAX_AGE_SECONDS: Final = 1800.0
 """A run whose spans stay silent this long (30 minutes) loses the totals waiting for it."""
@@ -142,3 +147,42 @@ class PendingTotals:
         self._evicted[key] = None
         while len(self._evicted) > self.max_entries:
             self._evicted.popitem(last=False)
+
+
+def question_of(body: dict[str, Any], span: ReadableSpan) -> tuple[Any, int]:
+    """The first user message's content of an LLM row."""
+    step_input = body["input"]
+    if type(step_input) is respan.OwnJSON:
+        if not step_input.mentions("messages"):
+            return None, 0  # certain without parsing
+        step_input = step_input.value()
+    messages = step_input.get("messages") if isinstance(step_input, dict) else None
+    if isinstance(messages, list):
+        for item in messages:
+            if isinstance(item, dict) and item.get("role") == "user" and "content" in item:
+                return item["content"], span.start_time or 0
+    return None, 0
+
+
+def answer_of(body: dict[str, Any], span: ReadableSpan) -> tuple[Any, int]:
+    """The assistant's text answer of an LLM row (``None`` for a tool-calling turn)."""
+    output = body.get("output")
+    if type(output) is respan.OwnJSON:
+        if not output.mentions("assistant"):
+            return None, 0  # certain without parsing
+        output = output.value()
+    if isinstance(output, list) and output:
+        output = output[0]
+    if isinstance(output, dict) and output.get("role") == "assistant":
+        content = output.get("content")
+        if isinstance(content, str) and content and not output.get("tool_calls"):
+            return content, span.end_time or 0
+    return None, 0
+
+
+def fill_run_io(body: dict[str, Any], below: Totals) -> None:
+    """A run row with no input/output of its own takes the question and final answer."""
+    if body["input"] == NO_INPUT and below.question is not None:
+        body["input"] = below.question
+    if "output" not in body and below.answer is not None:
+        body["output"] = below.answer

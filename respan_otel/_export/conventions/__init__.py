@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from respan_otel._export.conventions import frameworks, genai, openinference, respan, traceloop
-from respan_otel._export.conventions._common import MISSING, Reader, system_first
+from respan_otel._export.conventions._common import MISSING, system_first
+from respan_otel._export.conventions._reader import Reader
 
 __all__ = ["MISSING", "Reader", "content", "log_type"]
 

@@ -8,13 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from respan_otel._export.conventions._common import (
-    MISSING,
-    Reader,
-    joined_text,
-    message,
-    parse_maybe,
-)
+from respan_otel._export.conventions._common import MISSING, joined_text, message, parse_maybe
+from respan_otel._export.conventions._reader import Reader
 
 INPUT_MESSAGES: Final = "gen_ai.input.messages"
 OUTPUT_MESSAGES: Final = "gen_ai.output.messages"

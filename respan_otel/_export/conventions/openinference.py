@@ -7,14 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from respan_otel._export.conventions._common import (
-    MISSING,
-    Reader,
-    joined_text,
-    message,
-    parse,
-    text,
-)
+from respan_otel._export.conventions._common import MISSING, joined_text, message, parse, text
+from respan_otel._export.conventions._reader import Reader
 
 SPAN_KIND: Final = "openinference.span.kind"
 INPUT_VALUE: Final = "input.value"

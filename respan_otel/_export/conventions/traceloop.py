@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from respan_otel._export.conventions import genai
-from respan_otel._export.conventions._common import MISSING, Reader
+from respan_otel._export.conventions._common import MISSING
+from respan_otel._export.conventions._reader import Reader
 
 SPAN_KIND: Final = "traceloop.span.kind"
 ENTITY_INPUT: Final = "traceloop.entity.input"
