@@ -775,3 +775,14 @@ def test_output_is_what_encoding_each_item_when_yielded_gives(
     raw = by_name(exporter.get_finished_spans(), "mixed").attributes["respan.output"]
     assert raw == _item_by_item(as_yielded, max_bytes, max_items)
     assert len(raw.encode()) <= max_bytes
+
+
+def test_a_str_item_with_a_lone_surrogate_is_recorded_not_lost(exporter, caplog):
+    @trace(name="odd-text")
+    def odd_text():
+        yield "a\ud800b"
+        yield "c"
+
+    assert list(odd_text()) == ["a\ud800b", "c"]
+    assert output_of(by_name(exporter.get_finished_spans(), "odd-text")) == ["a\ufffdb", "c"]
+    assert log_problems(caplog.records) == []
