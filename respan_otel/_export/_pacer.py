@@ -13,7 +13,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 WINDOW_SECONDS: Final = 60.0
@@ -48,6 +48,8 @@ class RequestPacer:
         self._sent: deque[float] = deque()
         self._blocked_until = 0.0
         self._lock = threading.Lock()
+        self.on_sent: Callable[[], None] | None = None
+        """Called (on the sending thread) each time a paced request takes its slot."""
 
     def _shape(self) -> tuple[int, float]:
         """(requests, seconds): the sliding window the current rate allows."""
@@ -76,9 +78,18 @@ class RequestPacer:
                 with self._lock:
                     if self.limit > 0:
                         self._sent.append(self._clock())
+                if self.limit > 0 and self.on_sent is not None:
+                    self.on_sent()
                 return True
             if self._clock() + delay > deadline or stop.wait(delay):
                 return False
+
+    def seed(self, ages: Iterable[float]) -> None:
+        """Count requests sent ``ages`` seconds ago by an earlier run (a restart), so it
+        does not spend again the part of the window they took."""
+        now = self._clock()
+        with self._lock:
+            self._sent = deque(sorted([*self._sent, *(now - age for age in ages if age >= 0)]))
 
     def give_back(self) -> None:
         """The slot last taken was not used."""

@@ -17,6 +17,7 @@ from respan_otel.gateway._app import Throttled, build_app
 from respan_otel.gateway._decode import PROTOBUF, decompress, parse_request, span_count
 from respan_otel.gateway._delivery import Delivery
 from respan_otel.gateway._journal import Journal, JournalFullError
+from respan_otel.gateway._sent import SentRequests
 from respan_otel.gateway._stats import RequestCounts, Snapshot
 
 DEFAULT_PORT: Final = 4318
@@ -93,6 +94,8 @@ class Gateway:
             requests_per_minute=rate,
             linger=linger if linger is not None else (60.0 / rate if rate > 0 else 0.5),
         )
+        assert exporter.delivery is not None  # sending, checked above
+        self.sent = SentRequests(root, exporter.delivery.pacer)
         self.requests = RequestCounts()
         self.app = build_app(self, tokens)
         self._server: uvicorn.Server | None = None
@@ -165,6 +168,12 @@ class Gateway:
 
     def _open(self) -> uvicorn.Server:
         self.journal.open()
+        restored = self.sent.attach()  # before any request: the window is the org's
+        if restored:
+            logger.info(
+                "respan_otel gateway: %d requests of the last minute count against this start",
+                restored,
+            )
         self.delivery.start()
         config = uvicorn.Config(
             self.app,

@@ -46,8 +46,12 @@ class LocalRespan:
     The API key it accepts is ``api_key``, else ``RESPAN_API_KEY``, else a random one,
     which a file database keeps: a restart on the same database accepts the same key.
     ``rate_limit_per_minute`` turns on the emulation of Respan's per-key limit (429 with
-    ``retry_after``). At most ``max_connections`` connections are served at once, and each
-    must send a whole request within ``request_timeout`` seconds (idle time included).
+    ``retry_after``). ``org_rate_limit_per_minute`` emulates Respan's organisation-wide
+    limit on bulk log requests, one window for every key and caller; :attr:`limiter` is
+    then an :class:`~respan_otel.local._org_limit.OrgRateLimiter` that counts what it let
+    through and refused and records every accepted bulk request. At most
+    ``max_connections`` connections are served at once, and each must send a whole
+    request within ``request_timeout`` seconds (idle time included).
     """
 
     def __init__(
@@ -130,13 +134,16 @@ class LocalRespan:
                 if self.rate_limit_per_minute is not None
                 else None
             )
-            if self.org_rate_limit_per_minute is not None:
-                from respan_otel.local._org_limit import OrgRateLimiter
-
-                limiter = OrgRateLimiter(self.org_rate_limit_per_minute, self._rate_window_seconds)
+            api = Api(store)
             self.limiter = limiter
+            if self.org_rate_limit_per_minute is not None:
+                # bulk requests only, as Respan counts them; the API meters what it let in
+                from respan_otel.local._org_limit import OrgLimitedApi, OrgRateLimiter
+
+                org = OrgRateLimiter(self.org_rate_limit_per_minute, self._rate_window_seconds)
+                api, self.limiter = OrgLimitedApi(store, org), org
             state = ServerState(
-                Api(store),
+                api,
                 self.api_key,
                 self.max_body_bytes,
                 limiter,

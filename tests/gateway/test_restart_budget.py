@@ -1,0 +1,67 @@
+"""A restarted gateway remembers the requests it sent in the org's current window.
+
+Respan counts an organisation's bulk requests in a sliding 60 s window. A gateway
+killed (``kill -9``) right after spending the window and started again must not spend it
+a second time: no 429 from the API, the new spans wait for the window to move on.
+"""
+
+from __future__ import annotations
+
+import time
+
+from opentelemetry.sdk.trace.export import SpanExportResult
+
+from respan_otel import RespanClient, span
+from respan_otel.gateway._sent import FILE_NAME
+from respan_otel.local import LocalRespan
+from respan_otel.local._org_limit import OrgRateLimiter
+from tests.gateway.conftest import TOKEN, otlp_to, wait_for
+from tests.gateway.process import GatewayProcess
+
+LIMIT, BATCH = 3, 10
+
+
+def _send(url: str, exporter, count: int) -> None:
+    exporter.clear()
+    for i in range(count):
+        with span("item", input={"i": i}):
+            pass
+    sender = otlp_to(url)
+    assert sender.export(exporter.get_finished_spans()) is SpanExportResult.SUCCESS
+    sender.shutdown()
+
+
+def test_restart_after_kill_9_does_not_spend_the_window_again(exporter, tmp_path):
+    with LocalRespan(org_rate_limit_per_minute=LIMIT) as local:
+        limiter = local.limiter
+        assert isinstance(limiter, OrgRateLimiter)
+        with RespanClient(api_key=local.api_key, base_url=local.base_url) as client:
+            dataset = client.datasets.create(name="restart", is_empty=True)
+        gateway = GatewayProcess(
+            tmp_path / "gateway",
+            {
+                "RESPAN_API_KEY": local.api_key,
+                "RESPAN_BASE_URL": local.base_url,
+                "RESPAN_DATASET_ID": dataset.id,
+                "RESPAN_GATEWAY_TOKENS": TOKEN,
+                "RESPAN_REQUESTS_PER_MINUTE": str(LIMIT),
+                "RESPAN_BATCH_SIZE": str(BATCH),
+            },
+        ).start()
+        try:
+            _send(gateway.url, exporter, LIMIT * BATCH)  # three full requests: the window
+            wait_for(lambda: limiter.allowed == LIMIT, timeout=30)
+            assert (tmp_path / "gateway" / FILE_NAME).exists()
+            gateway.kill()
+            gateway.start()
+            _send(gateway.url, exporter, BATCH)  # a full request, due at once but for the window
+            wait_for(lambda: gateway.stats()["durable_spans"] == BATCH, timeout=10)
+            time.sleep(5.0)  # a forgetful gateway sends (and draws its 429) well within this
+            stats = gateway.stats()
+        finally:
+            gateway.stop()
+        assert limiter.refused == 0, f"{limiter.refused} requests drew 429 after the restart"
+        assert stats["delivered_rows"] == 0
+        assert stats["failed_rows"] == 0, stats
+        assert stats["queued_spans"] + stats["spooled_rows"] == BATCH, stats
+        assert sum(entry.logs for entry in limiter.accepted) == LIMIT * BATCH
