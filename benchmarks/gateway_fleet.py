@@ -5,24 +5,22 @@
 
 For each N, ``rate`` logs/s in total (300 by default, above the 250 logs/s ceiling) are
 offered for ``duration`` seconds by N processes, in two set-ups measured one after the
-other against the same kind of backend: a local server behind a proxy enforcing
-Respan's org limit (30 bulk requests in any 60 s, across all keys; 429 + Retry-After):
+other against the same backend: the local server in its organisation-wide mode
+(``LocalRespan(org_rate_limit_per_minute=30)``: 30 bulk requests in any 60 s, whatever
+process or key sends them; 429 + Retry-After beyond), which also meters every bulk
+request it accepts (when, how many logs, how old each log was):
 
 - ``gateway``: every app uses the stock OTLP/HTTP exporter to one ``respan-otel gateway``
-  process, which alone holds a key;
-- ``in-process``: every app runs ``respan_otel.configure()`` with a key of its own.
+  process, which alone holds the API key;
+- ``in-process``: every app runs ``respan_otel.configure()`` and sends on its own.
 
 Reported per run: logs offered, delivered (rows stored, after a drain), lost acknowledged
 spans (gateway), 429s, fill (logs per accepted request), share of the ceiling (logs
 accepted in the 60 s window from ``warmup`` s after the start, over 15,000), end-to-end
-latency (row made -> accepted), and the gateway's CPU seconds per span. With
+latency (row's timestamp -> accepted), and the gateway's CPU seconds per span. With
 ``--kill`` a gateway run is repeated with a ``kill -9`` of the gateway mid-run and a
-restart. The section "Fleet" of docs/benchmarks.md is replaced with the results.
-
-The org limit is enforced by ``org_limit_proxy.py`` rather than the local server's own
-org-wide mode (``LocalRespan(org_rate_limit_per_minute=...)``, which landed meanwhile):
-the proxy also meters every accepted request (fill, latency) and lets each app hold a
-key of its own, as an organization's services do.
+restart. The section between the ``gateway-fleet`` markers of docs/benchmarks.md is
+replaced with the results (``benchmarks/run.py`` keeps it when it rewrites the file).
 """
 
 from __future__ import annotations
@@ -43,10 +41,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT)]
 
-from org_limit_proxy import OrgLimitProxy  # noqa: E402
-
 from respan_otel import RespanClient  # noqa: E402
 from respan_otel.local import LocalRespan  # noqa: E402
+from respan_otel.local._org_limit import OrgRateLimiter  # noqa: E402
 from tests.gateway.process import GatewayProcess  # noqa: E402
 
 LIMIT, WINDOW, BATCH = 30, 60.0, 500
@@ -62,13 +59,15 @@ def cpu_seconds(pid: int) -> float:
 
 def run(mode: str, n: int, options: argparse.Namespace, *, kill_at: float | None = None) -> dict:
     token = secrets.token_urlsafe(16)
-    keys = [f"sk-org-{i}-{secrets.token_hex(4)}" for i in range(n + 1)]
-    with LocalRespan() as local, tempfile.TemporaryDirectory() as scratch:
+    local = LocalRespan(org_rate_limit_per_minute=LIMIT)
+    with local, tempfile.TemporaryDirectory() as scratch:
+        record = local.limiter
+        assert isinstance(record, OrgRateLimiter)
         client = RespanClient(api_key=local.api_key, base_url=local.base_url)
         dataset = client.datasets.create(name=f"fleet {mode} {n}", is_empty=True)
-        proxy = OrgLimitProxy(local.base_url, local.api_key, set(keys), limit=LIMIT, window=WINDOW)
         api = {
-            "RESPAN_BASE_URL": proxy.url,
+            "RESPAN_API_KEY": local.api_key,
+            "RESPAN_BASE_URL": local.base_url,
             "RESPAN_DATASET_ID": dataset.id,
             "RESPAN_REQUESTS_PER_MINUTE": str(LIMIT),  # what each would use against Respan
         }
@@ -77,7 +76,7 @@ def run(mode: str, n: int, options: argparse.Namespace, *, kill_at: float | None
         if mode == "gateway":
             gateway = GatewayProcess(
                 Path(scratch) / "gateway",
-                {**api, "RESPAN_API_KEY": keys[0], "RESPAN_GATEWAY_TOKENS": token},
+                {**api, "RESPAN_GATEWAY_TOKENS": token},
             ).start()
             cpu_before = cpu_seconds(gateway.process.pid)  # type: ignore[union-attr]
         start_at = time.time() + max(5.0, 0.5 * n)
@@ -94,7 +93,6 @@ def run(mode: str, n: int, options: argparse.Namespace, *, kill_at: float | None
                 env = {
                     **base,
                     **api,
-                    "RESPAN_API_KEY": keys[worker + 1],
                     "RESPAN_SPOOL_DIR": str(Path(scratch) / f"spool-{worker}"),
                 }
             argument = {
@@ -146,23 +144,20 @@ def run(mode: str, n: int, options: argparse.Namespace, *, kill_at: float | None
             gateway.stop()
         stored = {log.metadata["span_id"] for log in client.datasets.logs.iter(dataset.id)}
         client.close()
-        proxy.close()
-    record = proxy.record
     window_start = start_at + options.warmup
+    accepted = list(record.accepted)
     in_window = sum(
-        logs for at, logs in record.accepted if window_start <= at < window_start + WINDOW
+        bulk.logs for bulk in accepted if window_start <= bulk.at < window_start + WINDOW
     )
-    latencies = sorted(record.latencies)
+    latencies = sorted(age for bulk in accepted for age in bulk.ages)
     result: dict[str, Any] = {
         "mode": mode,
         "n": n,
         "offered": offered,
         "delivered": len(stored),
-        "requests": len(record.accepted),
-        "rejected_429": record.rejected,
-        "fill": (sum(logs for _, logs in record.accepted) / len(record.accepted))
-        if record.accepted
-        else 0.0,
+        "requests": len(accepted),
+        "rejected_429": record.refused,
+        "fill": (sum(bulk.logs for bulk in accepted) / len(accepted)) if accepted else 0.0,
         "share_of_ceiling": in_window / CEILING_PER_WINDOW,
         "latency_p50": _quantile(latencies, 0.5),
         "latency_p95": _quantile(latencies, 0.95),
@@ -210,14 +205,15 @@ def render(results: list[dict], options: argparse.Namespace) -> str:
         " "
         f"({os.cpu_count()} cores, shared). {options.rate:g} logs/s offered in total (the "
         f"ceiling is 250) for {options.duration:g} s by N app processes; the backend is the "
-        "local server behind `benchmarks/org_limit_proxy.py`, which enforces Respan's org "
-        f"limit ({LIMIT} bulk requests in any {WINDOW:g} s, across all keys, 429 + "
-        "Retry-After beyond). *gateway*: stock OTLP/HTTP exporter (gzip) → `respan-otel "
-        "gateway` (one key, paced at 30/min) → API. *in-process*: `respan_otel.configure()` "
-        "in every process, each with its own key, paced at 30/min each (what each would "
-        "use against Respan). Share of ceiling: logs accepted in the 60 s window starting "
-        f"{options.warmup:g} s after the load starts, over 15,000. Latency: row made → "
-        "accepted by the API, p50 / p95 / max seconds (the gateway's backlog grows at "
+        f"local server in its org-wide mode (`LocalRespan(org_rate_limit_per_minute={LIMIT})`"
+        f": {LIMIT} bulk requests in any {WINDOW:g} s, whoever sends them, 429 + "
+        "Retry-After beyond; it meters every request it accepts). *gateway*: stock "
+        "OTLP/HTTP exporter (gzip) → `respan-otel gateway` (holds the key, paced at "
+        "30/min) → API. *in-process*: `respan_otel.configure()` in every process, each "
+        "paced at 30/min (what each would use against Respan). Share of ceiling: logs "
+        f"accepted in the 60 s window starting {options.warmup:g} s after the load starts, "
+        "over 15,000. Latency: row's timestamp → accepted by the API, p50 / p95 / max "
+        "seconds (the gateway's backlog grows at "
         "offered - ceiling, so latency grows through the run by design). Delivered: rows "
         "stored once the apps exited and the gateway drained its journal.",
         "",

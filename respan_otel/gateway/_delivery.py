@@ -124,7 +124,14 @@ class Delivery:
         # full requests whenever there are any; the remainder only once it has lingered,
         # nothing full is waiting and spans arrive well below the ceiling (near it, a
         # part-filled request spends a slot the coming full ones need)
-        return full or (len(self._queue) if lingered and not self._busy() else 0)
+        count = full or (len(self._queue) if lingered and not self._busy() else 0)
+        if not count:
+            # the remainder waits for company: sleep until more arrives (or a second
+            # passes), rather than asking again at once (a busy loop that cost ~1 ms of
+            # CPU per span at 300 spans/s)
+            with journal.arrived:
+                journal.arrived.wait(1.0)
+        return count
 
     def _busy(self) -> bool:
         """Whether spans arrive at close to what the budget carries in full requests."""
