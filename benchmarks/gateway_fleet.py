@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import secrets
 import subprocess
 import sys
@@ -41,6 +40,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT)]
 
+from gateway_fleet_report import MARK_END, MARK_START, TARGET, judge, verdict_comment, write  # noqa: E402
+
 from respan_otel import RespanClient  # noqa: E402
 from respan_otel.local import LocalRespan  # noqa: E402
 from respan_otel.local._org_limit import OrgRateLimiter  # noqa: E402
@@ -49,7 +50,6 @@ from tests.gateway.process import GatewayProcess  # noqa: E402
 LIMIT, WINDOW, BATCH = 30, 60.0, 500
 CEILING_PER_WINDOW = LIMIT * BATCH
 NONE = "n/a"
-MARK_START, MARK_END = "<!-- gateway-fleet:start -->", "<!-- gateway-fleet:end -->"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -142,7 +142,9 @@ def run(mode: str, n: int, options: argparse.Namespace, *, kill_at: float | None
             gateway_stats = gateway.stats()
             cpu = cpu_seconds(gateway.process.pid) - cpu_before  # type: ignore[union-attr]
             gateway.stop()
-        stored = {log.metadata["span_id"] for log in client.datasets.logs.iter(dataset.id)}
+        # one export request: paging through tens of thousands of logs takes minutes
+        exported = client.datasets.logs.export(dataset.id).splitlines()
+        stored = {json.loads(line)["metadata"]["span_id"] for line in exported}
         client.close()
     window_start = start_at + options.warmup
     accepted = list(record.accepted)
@@ -199,7 +201,7 @@ def _fmt_latency(result: dict) -> str:
 def render(results: list[dict], options: argparse.Namespace) -> str:
     lines = [
         MARK_START,
-        "## Fleet: one gateway against the org limit",
+        "## 3c. A fleet through one gateway, against the org limit",
         "",
         f"`benchmarks/gateway_fleet.py`, {time.strftime('%Y-%m-%d', time.gmtime())}, this machine"
         " "
@@ -248,15 +250,17 @@ def render(results: list[dict], options: argparse.Namespace) -> str:
             "it was down stay in their SDK queues and are retried (or dropped by the SDK "
             "when its queue is full: never acknowledged, so not counted as lost).",
         ]
-    lines += ["", "Raw results: `benchmarks/.results/gateway_fleet.json`.", MARK_END]
+    measured, met = judge(results)
+    shown = {True: "**met**", False: "**missed**", None: "not measured"}[met]
+    lines += [
+        "",
+        f"Target ({TARGET}): {shown}. {measured}.",
+        verdict_comment(results),
+        "",
+        "Raw results: `benchmarks/.results/gateway_fleet.json` (re-render with `--render`).",
+        MARK_END,
+    ]
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else ""
-    pattern = re.compile(re.escape(MARK_START) + ".*?" + re.escape(MARK_END) + "\n?", re.S)
-    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text + "\n" + section
-    path.write_text(text)
 
 
 def main() -> None:
@@ -270,7 +274,15 @@ def main() -> None:
     parser.add_argument("--kill", type=int, default=16, help="N of the kill -9 run (0: none)")
     parser.add_argument("--kill-at", type=float, default=30.0)
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument("--render", metavar="JSON", help="only re-render saved results")
     options = parser.parse_args()
+    if options.render:
+        saved = json.loads(Path(options.render).read_text())
+        if isinstance(saved, list):  # results alone: the options are the command line's
+            saved = {"options": {}, "results": saved}
+        options.__dict__.update(saved["options"])
+        publish(saved["results"], options)
+        return
     results = []
     for n in options.n:
         for mode in options.modes:
@@ -278,13 +290,17 @@ def main() -> None:
     if options.kill:
         results.append(run("gateway", options.kill, options, kill_at=options.kill_at))
     (HERE / ".results").mkdir(exist_ok=True)
-    (HERE / ".results" / "gateway_fleet.json").write_text(json.dumps(results, indent=1))
+    kept = {k: v for k, v in vars(options).items() if k not in ("output", "render")}
+    saved = {"options": kept, "results": results}
+    (HERE / ".results" / "gateway_fleet.json").write_text(json.dumps(saved, indent=1))
+    publish(results, options)
+
+
+def publish(results: list[dict], options: argparse.Namespace) -> None:
     section = render(results, options)
-    if options.output == "-":
-        print(section)
-    else:
-        write_section(Path(options.output), section)
-        print(section)
+    if options.output != "-":
+        write(Path(options.output), section)
+    print(section)
 
 
 if __name__ == "__main__":

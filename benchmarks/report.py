@@ -14,6 +14,7 @@ from typing import Any
 import reading
 from common import SHAPES, paired_ratio, summary
 from delivery_report import delivery_tables
+from gateway_fleet_report import kept_section
 from peers import PEERS
 from report_mapping import mapping_table
 
@@ -491,6 +492,7 @@ def render(results: dict[str, Any]) -> str:
     body += peer_table(results)
     body += exporter_tables(results, targets)
     body += delivery_tables(results, targets)
+    body += kept_section(targets)  # written by gateway_fleet.py (too long for this run)
     body += memory_tables(results, targets)
     body += import_table(results, targets)
     body += reading.section(results["reading"]) if "reading" in results else []
