@@ -226,6 +226,7 @@ def render(results: list[dict], options: argparse.Namespace) -> str:
     for result in results:
         gateway = result["mode"] == "gateway"
         name = "gateway, kill -9 mid-run" if "kill" in result else result["mode"]
+        name = "in-process" if name == "inprocess" else name
         lines.append(
             f"| {name} | {result['n']} | {result['offered']:,} | {result['delivered']:,} "
             f"({result['delivered'] / max(1, result['offered']):.1%}) "
@@ -248,7 +249,13 @@ def render(results: list[dict], options: argparse.Namespace) -> str:
             f"restarted at once; {result['acked']:,} spans were acknowledged in all, "
             f"{result['acked_lost']} of them lost. Spans the apps could not hand over while "
             "it was down stay in their SDK queues and are retried (or dropped by the SDK "
-            "when its queue is full: never acknowledged, so not counted as lost).",
+            "when its queue is full: never acknowledged, so not counted as lost). Its share "
+            "of the ceiling is lower because of the senders' back-off: while the gateway is "
+            "down the apps' exporters wait (exponentially, up to tens of seconds), so less is "
+            "journalled inside the measured window, and the backlog is delivered afterwards "
+            f"({result['drain_seconds']:.0f} s of drain after the load ended). The restarted "
+            "gateway counted its last minute of requests (read back from its directory) "
+            f"against the budget: {result['rejected_429']} 429s from the API.",
         ]
     measured, met = judge(results)
     shown = {True: "**met**", False: "**missed**", None: "not measured"}[met]
