@@ -111,7 +111,8 @@ def has_dataset_content(span: ReadableSpan) -> bool:
 def plain(span: ReadableSpan) -> dict[str, Any]:
     """The span's attributes as a plain dict: one C-level copy, then fast lookups
     (the SDK's attribute mapping answers ``get`` in Python)."""
-    return dict(span.attributes) if span.attributes else {}
+    attributes = span.attributes  # a property making a new proxy each time: read once
+    return dict(attributes) if attributes else {}
 
 
 def has_content(attributes: Mapping[str, Any]) -> bool:

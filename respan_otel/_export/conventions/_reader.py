@@ -91,38 +91,26 @@ class Reader:
         if type(value) is str and len(value) <= SHORT:
             return value  # what the serializer gives back for it, without its set-up
         if type(value) is dict or type(value) is list:
-            budget = [_SMALL_NODES]
-            copied = self._small_copy(value, budget, 0)
+            copied = self._small_copy(value, [_SMALL_NODES - 1], 0)
             if copied is not _NOT_SMALL:
                 return copied
         return to_jsonable(value, redactor=self.redactor)
 
     def _small_copy(self, value: Any, budget: list[int], depth: int) -> Any:
-        """What the serializer would give for a small tree of plain JSON (short strings
-        and keys, no key to mask): a fresh copy, without its set-up; else ``_NOT_SMALL``
-        (most rows' messages and documents are small)."""
-        budget[0] -= 1
+        """What the serializer would give for a small tree of plain JSON (a list or a
+        dict; short strings and keys, no key to mask): a fresh copy, without its set-up;
+        else ``_NOT_SMALL`` (most rows' messages and documents are small)."""
+        budget[0] -= len(value)
         if budget[0] < 0 or depth > _SMALL_DEPTH:
             return _NOT_SMALL
-        t = type(value)
-        if (
-            (t is str and len(value) <= SHORT)
-            or (t is int and -INT_LIMIT < value < INT_LIMIT)
-            or (t is float and value - value == 0.0)
-            or t is bool
-            or value is None
-        ):
-            return value
-        if t is list:
+        if type(value) is list:
             items = []
             for item in value:
-                copied = self._small_copy(item, budget, depth + 1)
-                if copied is _NOT_SMALL:
+                item = self._small_item(item, budget, depth)
+                if item is _NOT_SMALL:
                     return _NOT_SMALL
-                items.append(copied)
+                items.append(item)
             return items
-        if t is not dict:
-            return _NOT_SMALL
         redactor = self.redactor if self.redactor is not None and self.redactor.keys else None
         out = {}
         for key, item in value.items():
@@ -134,11 +122,26 @@ class Reader:
                     secret = redactor.matches(key)
                 if secret:
                     return _NOT_SMALL  # the serializer masks it
-            copied = self._small_copy(item, budget, depth + 1)
-            if copied is _NOT_SMALL:
+            item = self._small_item(item, budget, depth)
+            if item is _NOT_SMALL:
                 return _NOT_SMALL
-            out[key] = copied
+            out[key] = item
         return out
+
+    def _small_item(self, item: Any, budget: list[int], depth: int) -> Any:
+        t = type(item)
+        if t is str:
+            return item if len(item) <= SHORT else _NOT_SMALL
+        if t is dict or t is list:
+            return self._small_copy(item, budget, depth + 1)
+        if (
+            (t is int and -INT_LIMIT < item < INT_LIMIT)
+            or (t is float and item - item == 0.0)
+            or t is bool
+            or item is None
+        ):
+            return item
+        return _NOT_SMALL
 
     def json(self, key: str) -> Any:
         """An attribute holding JSON text, parsed (text that is not JSON stays text)."""
