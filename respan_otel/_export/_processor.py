@@ -10,18 +10,16 @@ attribute is read.
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 import time
-import weakref
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
+from respan_otel._export._children import register_child_hooks
 from respan_otel._export._exporter import RespanDatasetExporter
 from respan_otel._export._mapping import has_dataset_content
 from respan_otel._log import log_internal_error, logger
@@ -72,7 +70,7 @@ class DatasetSpanProcessor(SpanProcessor):
         self._reset()
         self._shut = False
         self._warned_late = False
-        _register_child_hooks(self)
+        register_child_hooks(self)
 
     def _reset(self) -> None:
         """Fresh state (also in a forked child: the parent delivers what it queued)."""
@@ -298,45 +296,3 @@ class DatasetSpanProcessor(SpanProcessor):
 
     def _after_fork_in_child(self) -> None:
         self._reset()
-
-    def _in_multiprocessing_child(self) -> None:
-        """In a ``multiprocessing`` child, which ends with ``os._exit`` (no atexit)."""
-        import multiprocessing.util
-
-        multiprocessing.util.Finalize(self, self.shutdown, exitpriority=100)
-        if threading.current_thread() is threading.main_thread() and (
-            signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
-        ):
-            # Pool.terminate() ends workers with SIGTERM: deliver first, then die of it
-            signal.signal(signal.SIGTERM, _terminate_after_shutdown(weakref.ref(self)))
-
-
-def _terminate_after_shutdown(reference: weakref.ref[DatasetSpanProcessor]) -> Any:
-    def handler(signum: int, frame: Any) -> None:
-        processor = reference()
-        if processor is not None:
-            processor.shutdown()
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
-
-    return handler
-
-
-def _register_child_hooks(processor: DatasetSpanProcessor) -> None:
-    reference = weakref.ref(processor)
-
-    def after_fork() -> None:
-        target = reference()
-        if target is not None:
-            target._after_fork_in_child()
-
-    os.register_at_fork(after_in_child=after_fork)
-    import multiprocessing.util
-
-    multiprocessing.util.register_after_fork(
-        processor, DatasetSpanProcessor._in_multiprocessing_child
-    )
-    import multiprocessing
-
-    if multiprocessing.parent_process() is not None:
-        processor._in_multiprocessing_child()  # built inside a child that is running already
