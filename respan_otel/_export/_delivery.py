@@ -26,7 +26,8 @@ from respan_otel._export._pacer import RequestPacer
 from respan_otel._export._replay import Replay
 from respan_otel._export._resolver import DatasetResolver, ResolveError
 from respan_otel._export._sender import BulkSender, SendResult
-from respan_otel._export._spool import Claim, Spool, dataset_key
+from respan_otel._export._spool import Spool, dataset_key
+from respan_otel._export._spool_file import Claim
 from respan_otel._export._stats import ExportStats
 
 _SLICE_SECONDS: Final = 0.25

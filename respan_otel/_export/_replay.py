@@ -16,7 +16,8 @@ from collections.abc import Collection
 
 from respan_otel._export._keeping import Keeper
 from respan_otel._export._sender import SendResult
-from respan_otel._export._spool import Claim, Spool, dataset_key
+from respan_otel._export._spool import Spool, dataset_key
+from respan_otel._export._spool_file import Claim
 
 
 class Replay:

@@ -5,14 +5,9 @@ Layout under the spool directory (0700; files 0600)::
     <dataset key>/<time_ns>-<random>.jsonl   pending batches, one directory per dataset
     dead/<time_ns>-<random>.jsonl            refused for good, or failing too often
 
-Each file is a header line (``{"dataset": ..., "attempts": n}``) then one encoded log per
-line; a modification time in the future means the file waits after a failed try. Files
-are written under a temporary name, flushed and renamed, so a crash never leaves half a
-batch. A reader claims a file with an exclusive ``flock``
-and re-checks, once locked, that the path still names the file it opened: the kernel
-releases the lock when its holder dies, and the lock works across processes, PID
-namespaces and exporters of one process alike. Temporary files are locked by their
-writer too, so a starting process only removes those nobody holds.
+Each file is one batch (:mod:`._spool_file`: format, atomic write, claim by lock); a
+modification time in the future means the file waits after a failed try. Temporary
+files are locked by their writer, so a starting process only removes those nobody holds.
 """
 
 from __future__ import annotations
@@ -24,18 +19,21 @@ import os
 import secrets
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: claims are then only safe in one process
-    fcntl = None  # type: ignore[assignment]
+from respan_otel._export._spool_file import (
+    SUFFIX,
+    TMP,
+    Claim,
+    UnreadableFileError,
+    claim_file,
+    payload,
+    remove_abandoned_temporaries,
+    write_file,
+)
 
-SUFFIX: Final = ".jsonl"
 DEAD: Final = "dead"
-_TMP: Final = ".tmp-"
 MAX_ATTEMPTS: Final = 10
 """Tries a spooled batch gets while the server keeps failing it (5xx, 408) before it is
 moved to ``dead/``: with the waits below, about half an hour."""
@@ -47,30 +45,6 @@ _SIZE_RECOUNT_SECONDS: Final = 30.0
 def dataset_key(dataset: str) -> str:
     """The directory name of a dataset (ids and names may hold any character)."""
     return hashlib.sha256(dataset.encode()).hexdigest()[:16]
-
-
-def _lock(handle: Any) -> bool:
-    if fcntl is None:
-        return True
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    return True
-
-
-@dataclass
-class Claim:
-    """One spool file, locked by this process until :meth:`Spool.finish` releases it."""
-
-    path: Path
-    dataset: str
-    logs: list[bytes]
-    attempts: int
-    handle: Any = field(repr=False)
-    waiting_until: float = 0.0
-    """When the file was due (a ``time.time()`` reading) if it was claimed early, while
-    waiting after a failed try (``claim(early=True)``, a flush); 0 otherwise."""
 
 
 class Spool:
@@ -100,7 +74,7 @@ class Spool:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not self._cleaned:
             self._cleaned = True
-            self._remove_abandoned_temporaries()
+            remove_abandoned_temporaries(self.directory)
 
     def write(self, dataset: str, logs: Sequence[bytes], *, attempts: int = 0) -> bool:
         """Spool one batch atomically; ``False`` (nothing written) if it would not fit.
@@ -121,29 +95,14 @@ class Spool:
         if not logs:
             return True
         self.ensure()
-        payload = b"\n".join([json.dumps(header).encode(), *logs]) + b"\n"
-        if self.size() + len(payload) > self.max_bytes:
+        content = payload(header, logs)
+        if self.size() + len(content) > self.max_bytes:
             return False
         folder.mkdir(mode=0o700, exist_ok=True)
         name = f"{time.time_ns():020d}-{secrets.token_hex(6)}{SUFFIX}"
-        self._write_file(folder / name, payload)
-        self._size = self.size() + len(payload)
+        write_file(folder / name, content)
+        self._size = self.size() + len(content)
         return True
-
-    @staticmethod
-    def _write_file(final: Path, payload: bytes) -> None:
-        temporary = final.with_name(_TMP + final.name)
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            _lock(handle)  # so a starting process never removes it mid-write
-            try:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-                temporary.replace(final)
-            except BaseException:
-                temporary.unlink(missing_ok=True)
-                raise
 
     def size(self) -> int:
         """Bytes spooled (recounted from disk now and then; other processes write too)."""
@@ -193,7 +152,7 @@ class Spool:
             folder = self.directory / key if key else self.directory
             paths = (
                 sorted(
-                    (p for p in folder.glob(f"*{SUFFIX}") if not p.name.startswith(_TMP)),
+                    (p for p in folder.glob(f"*{SUFFIX}") if not p.name.startswith(TMP)),
                     key=lambda p: p.name,
                 )
                 if folder.is_dir()
@@ -240,12 +199,12 @@ class Spool:
                 size = 0
             parts[-1].append(line)
             size += len(line) + 1
-        header = json.dumps({"dataset": claim.dataset, "attempts": claim.attempts}).encode()
+        header = {"dataset": claim.dataset, "attempts": claim.attempts}
         stem = claim.path.name[: -len(SUFFIX)]
         # "<stem>-0001.jsonl" sorts just before "<stem>.jsonl": the parts keep its place
         paths = [claim.path.with_name(f"{stem}-{i:04d}{SUFFIX}") for i in range(len(parts))]
         for path, part in zip(paths, parts, strict=True):
-            self._write_file(path, b"\n".join([header, *part]) + b"\n")
+            write_file(path, payload(header, part))
             if claim.waiting_until:  # claimed early: the parts keep waiting as it did
                 os.utime(path, (claim.waiting_until, claim.waiting_until))
         claim.path.unlink(missing_ok=True)
@@ -257,33 +216,10 @@ class Spool:
 
     def _claim(self, path: Path) -> Claim | None:
         try:
-            handle = path.open("rb")
-        except OSError:
-            return None  # taken and finished by someone else
-        try:
-            if not _lock(handle):
-                handle.close()
-                return None  # another process (or exporter) holds it
-            opened = os.fstat(handle.fileno())
-            if opened.st_ino != path.stat().st_ino or (
-                (opened.st_dev, opened.st_ino) in self._finished
-            ):
-                handle.close()
-                return None  # replaced or removed while we waited for the lock, or done
-            lines = handle.read().splitlines()
-        except OSError:
-            handle.close()
+            return claim_file(path, done=self._finished)
+        except UnreadableFileError as unreadable:
+            self._set_aside(path, unreadable.handle)
             return None
-        try:
-            header = json.loads(lines[0])
-            dataset = header["dataset"]
-            if not isinstance(dataset, str) or not dataset:
-                raise ValueError("no dataset in the header")
-            attempts = int(header.get("attempts", 0))
-        except (ValueError, KeyError, IndexError, TypeError):
-            self._set_aside(path, handle)
-            return None
-        return Claim(path, dataset, [line for line in lines[1:] if line], attempts, handle)
 
     def _set_aside(self, path: Path, handle: Any) -> None:
         """An unreadable file goes to ``dead/`` as is, so it can be looked at."""
@@ -312,8 +248,8 @@ class Spool:
                 wait = min(_RETRY_CAP_SECONDS, _RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1))
                 due = time.time() + wait if counted else claim.waiting_until
                 header = {"dataset": claim.dataset, "attempts": attempts}
-                payload = b"\n".join([json.dumps(header).encode(), *remaining]) + b"\n"
-                self._write_file(claim.path, payload)  # same name: same place in the order
+                # same name: same place in the order
+                write_file(claim.path, payload(header, remaining))
                 if due:
                     # the file's time says when it is due: a replay skips it with one stat
                     os.utime(claim.path, (due, due))
@@ -381,14 +317,3 @@ class Spool:
             except (OSError, ValueError, KeyError, IndexError, TypeError):
                 continue
         return moved
-
-    def _remove_abandoned_temporaries(self) -> None:
-        """Temporary files whose writer died (nobody holds their lock)."""
-        for folder in [self.directory, *(p for p in self.directory.iterdir() if p.is_dir())]:
-            for stale in folder.glob(f"{_TMP}*"):
-                with contextlib.suppress(OSError), stale.open("rb") as handle:
-                    # a writer locks its file right after creating it: only an old file
-                    # nobody holds is abandoned
-                    old = time.time() - os.fstat(handle.fileno()).st_mtime > 60
-                    if old and fcntl is not None and _lock(handle):
-                        stale.unlink()
