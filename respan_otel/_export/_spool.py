@@ -182,21 +182,34 @@ class Spool:
                     continue
                 claim, batch_bytes = split, sum(len(line) + 1 for line in split.logs)
             if claims and (logs + len(claim.logs) > max_logs or size + batch_bytes > max_bytes):
-                claim.handle.close()
+                # the request is not full: the file is split to fill it (requests are few)
+                room = (max_logs - logs, max_bytes - size)
+                first = self._split(claim, max_logs, max_bytes, room=room)
+                if first is not None:
+                    first_bytes = sum(len(line) + 1 for line in first.logs)
+                    if len(first.logs) <= room[0] and first_bytes <= room[1]:
+                        claims.append(first)
+                    else:
+                        first.handle.close()  # a single log larger than the room
                 break
             claims.append(claim)
             logs, size = logs + len(claim.logs), size + batch_bytes
         return claims
 
-    def _split(self, claim: Claim, max_logs: int, max_bytes: int) -> Claim | None:
-        """A file holding more than one request: rewritten as files of one request each,
-        in its place in the order; the first of them is claimed instead."""
+    def _split(
+        self, claim: Claim, max_logs: int, max_bytes: int, *, room: tuple[int, int] | None = None
+    ) -> Claim | None:
+        """A file holding more than one request (or more than the ``room``, in logs and
+        bytes, left in one): rewritten as files of one request each, the first only as
+        large as the room, in its place in the order; the first of them is claimed."""
         parts: list[list[bytes]] = [[]]
         size = 0
+        caps = room or (max_logs, max_bytes)
         for line in claim.logs:
-            if parts[-1] and (len(parts[-1]) >= max_logs or size + len(line) + 1 > max_bytes):
+            if parts[-1] and (len(parts[-1]) >= caps[0] or size + len(line) + 1 > caps[1]):
                 parts.append([])
                 size = 0
+                caps = (max_logs, max_bytes)
             parts[-1].append(line)
             size += len(line) + 1
         header = {"dataset": claim.dataset, "attempts": claim.attempts}
