@@ -13,7 +13,10 @@ TRACER_NAME: Final = "respan_otel"
 """Instrumentation scope of our spans; the propagation processor skips them."""
 
 KIND: Final = "respan.span.kind"
-"""The span kind given to ``@trace``/``span`` (workflow, task, llm, ...)."""
+"""The span kind given to ``@trace``/``span`` (workflow, llm, ...); not written for the
+default, ``DEFAULT_KIND``: a span of our tracer without it is a ``task``."""
+
+DEFAULT_KIND: Final = "task"
 
 DATASET: Final = "respan.dataset"
 """Dataset id or name the span's log should go to; spans started inside inherit it."""

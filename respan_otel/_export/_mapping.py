@@ -112,7 +112,12 @@ def plain(span: ReadableSpan) -> dict[str, Any]:
     """The span's attributes as a plain dict: one C-level copy, then fast lookups
     (the SDK's attribute mapping answers ``get`` in Python)."""
     attributes = span.attributes  # a property making a new proxy each time: read once
-    return dict(attributes) if attributes else {}
+    found = dict(attributes) if attributes else {}
+    scope = span.instrumentation_scope
+    # @trace/span() leave the default kind unwritten (it is the costliest attribute to set)
+    if attrs.KIND not in found and scope is not None and scope.name == attrs.TRACER_NAME:
+        found[attrs.KIND] = attrs.DEFAULT_KIND
+    return found
 
 
 def has_content(attributes: Mapping[str, Any]) -> bool:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final, Literal, get_args
 
+from respan_otel import _attributes as attrs
+
 Kind = Literal[
     "workflow",
     "task",
@@ -24,7 +26,7 @@ Kind = Literal[
 """What a span stands for; it becomes the dataset log's ``log_type``."""
 
 KINDS: Final[tuple[str, ...]] = get_args(Kind)
-DEFAULT_KIND: Final = "task"
+DEFAULT_KIND: Final = attrs.DEFAULT_KIND
 
 
 def check_kind(kind: object, where: str) -> str:
