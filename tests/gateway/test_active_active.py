@@ -1,0 +1,68 @@
+"""Active/active: two gateways, each paced at its share of the org's budget.
+
+docs/fleet.md: with two gateways in front of one organization, each is given half of the
+30 requests/min. Here the local server enforces an org limit of 4 bulk requests a minute
+across keys, two gateways hold 2 each, and each is offered three full requests at once:
+together they send the four the window allows, draw no 429, and keep the rest durable
+and waiting (not failed) for their own window to move on.
+"""
+
+from __future__ import annotations
+
+import time
+
+from opentelemetry.sdk.trace.export import SpanExportResult
+
+from respan_otel import RespanClient, span
+from respan_otel.gateway import Gateway
+from respan_otel.local import LocalRespan
+from respan_otel.local._org_limit import OrgRateLimiter
+from tests.gateway.conftest import TOKEN, gateway_exporter, otlp_to, wait_for
+
+ORG_LIMIT, BATCH = 4, 10
+
+
+def _offer(url: str, exporter, first: int, count: int) -> None:
+    exporter.clear()
+    for i in range(first, first + count):
+        with span("item", input={"i": i}):
+            pass
+    sender = otlp_to(url)
+    assert sender.export(exporter.get_finished_spans()) is SpanExportResult.SUCCESS
+    sender.shutdown()
+
+
+def test_two_gateways_at_half_the_budget_each_never_draw_429(exporter, tmp_path):
+    with LocalRespan(org_rate_limit_per_minute=ORG_LIMIT) as local:
+        limiter = local.limiter
+        assert isinstance(limiter, OrgRateLimiter)
+        with RespanClient(api_key=local.api_key, base_url=local.base_url) as client:
+            dataset = client.datasets.create(name="active-active", is_empty=True)
+        gateways = []
+        try:
+            for name in ("a", "b"):
+                directory = tmp_path / name
+                held = gateway_exporter(
+                    local,
+                    dataset.id,
+                    directory,
+                    requests_per_minute=ORG_LIMIT / 2,  # its share of the org's budget
+                    batch_size=BATCH,
+                )
+                gateway = Gateway(
+                    directory=directory, tokens=[TOKEN], exporter=held, port=0, linger=0.05
+                )
+                gateways.append(gateway.start())
+            for number, gateway in enumerate(gateways):
+                _offer(gateway.url, exporter, number * 1_000, 3 * BATCH)
+            wait_for(lambda: limiter.allowed == ORG_LIMIT, timeout=30)
+            time.sleep(3.0)  # a gateway over its share would send its third request now
+            snapshots = [gateway.snapshot() for gateway in gateways]
+        finally:
+            for gateway in gateways:
+                gateway.stop(timeout=5)
+        assert limiter.refused == 0, f"{limiter.refused} requests drew 429"
+        assert [entry.logs for entry in limiter.accepted] == [BATCH] * ORG_LIMIT
+        for snapshot in snapshots:
+            assert snapshot["delivered_rows"] == 2 * BATCH, snapshot
+            assert snapshot["failed_rows"] == 0, snapshot
