@@ -8,13 +8,12 @@ raises ``ValueError`` naming the variable. Code on the hot path never sees that 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Final, Literal
 
 from respan_otel._log import logger
@@ -264,8 +263,11 @@ def _rate(name: str, value: str) -> float:
     return parse_float(name, value, minimum=0)
 
 
-def default_spool_dir(environ: Mapping[str, str] = os.environ) -> str:
-    """The per-user cache location of the spool on this platform."""
+def default_spool_dir(environ: Mapping[str, str] = os.environ, destination: str = "") -> str:
+    """The per-user cache location of the spool on this platform (of one destination's
+    folder in it: :func:`destination_key`)."""
+    from pathlib import Path  # here, not at import: it is ~3 ms of `import respan_otel`
+
     home = Path.home()
     if sys.platform == "win32":
         base = Path(environ.get("LOCALAPPDATA") or home / "AppData" / "Local")
@@ -273,13 +275,23 @@ def default_spool_dir(environ: Mapping[str, str] = os.environ) -> str:
         base = home / "Library" / "Caches"
     else:
         base = Path(environ.get("XDG_CACHE_HOME") or home / ".cache")
-    return str(base / "respan-otel" / "spool")
+    return str(base / "respan-otel" / "spool" / destination)
 
 
-def fallback_spool_dir() -> str:
+def destination_key(base_url: str, api_key: str | None) -> str:
+    """The default spool's folder for one destination (API root and key, hashed): apps of
+    one user that send to different servers or organizations never replay each other's
+    logs with their own key."""
+    return hashlib.sha256(f"{base_url}\0{api_key or ''}".encode()).hexdigest()[:16]
+
+
+def fallback_spool_dir(destination: str = "") -> str:
     """Where the default spool goes when the cache is not writable (serverless)."""
+    import tempfile  # here, not at import (with shutil, ~3 ms of `import respan_otel`)
+    from pathlib import Path
+
     user = getattr(os, "getuid", lambda: "user")()
-    return str(Path(tempfile.gettempdir()) / f"respan-otel-{user}" / "spool")
+    return str(Path(tempfile.gettempdir()) / f"respan-otel-{user}" / "spool" / destination)
 
 
 def _is_loopback(url: object) -> bool:
@@ -403,7 +415,7 @@ class ExporterSettings:
             raise ValueError(f"requests_per_minute={rpm} must be >= 0 (and finite)")
         spool_default = spool is None
         if spool is None:
-            spool = default_spool_dir(environ)
+            spool = default_spool_dir(environ, destination_key(url, key))
         elif str(os.fspath(spool)).strip().lower() in SPOOL_OFF:  # type: ignore[call-overload]
             spool = None
         return cls(

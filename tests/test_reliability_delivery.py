@@ -17,6 +17,7 @@ import respan_otel._export._holding as holding_module
 import respan_otel._export._processor as processor_module
 import respan_otel._export._sender as sender_module
 from respan_otel import DatasetSpanProcessor, RespanClient, span
+from respan_otel._settings import destination_key
 from respan_otel.local import LocalRespan
 from tests.faulty_server import FaultyServer, RecordedRequest, Reply, json_reply
 from tests.test_reliability_faults import (
@@ -492,7 +493,9 @@ def test_the_default_spool_is_in_the_per_user_cache(monkeypatch, tmp_path):
 
     default = RespanDatasetExporter(api_key=KEY, base_url="https://api.respan.example")
     assert default.spool is not None
-    assert default.spool.directory == tmp_path / "cache" / "respan-otel" / "spool"
+    # one folder per destination (API root and key) in the per-user spool
+    assert default.spool.directory.parent == tmp_path / "cache" / "respan-otel" / "spool"
+    assert default.spool.directory.name == destination_key("https://api.respan.example", KEY)
     assert oct(default.spool.directory.stat().st_mode & 0o777) == "0o700"
     default.shutdown()
 

@@ -44,7 +44,12 @@ def _spool_at(args: argparse.Namespace) -> Any:
     from respan_otel._export._spool import Spool
     from respan_otel._settings import ExporterSettings
 
-    settings = ExporterSettings.resolve(spool_dir=args.dir)
+    # the default spool has one folder per destination: the key and URL choose it
+    settings = ExporterSettings.resolve(
+        api_key=getattr(args, "api_key", None),
+        base_url=getattr(args, "base_url", None),
+        spool_dir=args.dir,
+    )
     if settings.spool_dir is None:
         raise UsageError("the spool is off (RESPAN_SPOOL_DIR=off); pass --dir")
     return Spool(settings.spool_dir, max_bytes=settings.spool_max_bytes)

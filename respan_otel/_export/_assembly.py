@@ -22,7 +22,7 @@ from respan_otel._export._resolver import DatasetResolver
 from respan_otel._export._sender import BulkSender
 from respan_otel._export._spool import Spool
 from respan_otel._export._stats import ExportStats
-from respan_otel._settings import ExporterSettings, fallback_spool_dir
+from respan_otel._settings import ExporterSettings, destination_key, fallback_spool_dir
 from respan_otel.client._transport import HTTPTransport
 
 _SUPPRESS_KEYS: Final = (
@@ -55,7 +55,8 @@ def open_spool(settings: ExporterSettings, notes: Notes) -> Spool | None:
         return None
     candidates = [settings.spool_dir]
     if settings.spool_is_default:
-        candidates.append(fallback_spool_dir())
+        destination = destination_key(settings.base_url, settings.api_key)
+        candidates.append(fallback_spool_dir(destination))
     for directory in candidates:
         spool = Spool(directory, max_bytes=settings.spool_max_bytes)
         try:
