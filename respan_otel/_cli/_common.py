@@ -86,8 +86,9 @@ def open_client(args: argparse.Namespace) -> RespanClient:
     )
 
 
-def json_arg(text: str | None, option: str, kind: type) -> Any:
-    """A JSON command-line value of the expected kind (``None`` when not given)."""
+def json_arg(text: str | None, option: str, kind: type, *, example: str = "") -> Any:
+    """A JSON command-line value of the expected kind (``None`` when not given); ``example``
+    follows the message when the value is of another kind."""
     if text is None:
         return None
     try:
@@ -95,8 +96,20 @@ def json_arg(text: str | None, option: str, kind: type) -> Any:
     except ValueError as exc:
         raise UsageError(f"{option} is not valid JSON: {exc}") from None
     if not isinstance(value, kind):
-        raise UsageError(f"{option} must be a JSON {'object' if kind is dict else 'array'}")
+        shape = "object" if kind is dict else "array"
+        raise UsageError(f"{option} must be a JSON {shape}{': ' + example if example else ''}")
     return value
+
+
+FILTERS_HELP = "filters in the API's JSON form (see logs list --help)"
+
+
+def filters_arg(text: str | None) -> dict[str, Any] | None:
+    """``--filters``: the API's filters object, or ``None`` when not given."""
+    filters: dict[str, Any] | None = json_arg(
+        text, "--filters", dict, example='{"field": {"operator", "value"}}'
+    )
+    return filters
 
 
 def print_message(args: argparse.Namespace, message: str) -> int:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from respan_otel._cli._common import json_arg, open_client, print_message, print_summary
+from respan_otel._cli._common import (
+    FILTERS_HELP,
+    filters_arg,
+    open_client,
+    print_message,
+    print_summary,
+)
 from respan_otel._cli._text import EXIT_OK, UsageError, print_json, print_table
-
-FILTERS_HELP = "filters in the API's JSON form (see logs list --help)"
 
 
 def add_commands(commands: Any, leaf: list[argparse.ArgumentParser]) -> Any:
@@ -98,14 +102,14 @@ def _datasets_import_spans(args: argparse.Namespace) -> int:
             args.dataset_id,
             start_time=args.start,
             end_time=args.end,
-            filters=json_arg(args.filters, "--filters", dict),
+            filters=filters_arg(args.filters),
             sampling_percentage=args.sampling,
         )
     return print_message(args, message)
 
 
 def _datasets_remove_logs(args: argparse.Namespace) -> int:
-    filters = json_arg(args.filters, "--filters", dict)
+    filters = filters_arg(args.filters)
     if not filters and not args.all:
         raise UsageError("give --filters to choose logs, or --all to remove every log")
     with open_client(args) as client:
@@ -115,7 +119,5 @@ def _datasets_remove_logs(args: argparse.Namespace) -> int:
 
 def _datasets_summary(args: argparse.Namespace) -> int:
     with open_client(args) as client:
-        summary = client.datasets.logs.summary(
-            args.dataset_id, filters=json_arg(args.filters, "--filters", dict)
-        )
+        summary = client.datasets.logs.summary(args.dataset_id, filters=filters_arg(args.filters))
     return print_summary(args, summary)

@@ -7,8 +7,14 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from respan_otel._cli._common import json_arg, open_client, print_message, print_summary
-from respan_otel._cli._datasets import FILTERS_HELP
+from respan_otel._cli._common import (
+    FILTERS_HELP,
+    filters_arg,
+    json_arg,
+    open_client,
+    print_message,
+    print_summary,
+)
 from respan_otel._cli._text import EXIT_OK, print_json, print_table
 from respan_otel._settings import ENV_API_KEY
 
@@ -232,7 +238,7 @@ def _experiments_logs(args: argparse.Namespace) -> int:
     with open_client(args) as client:
         page = client.experiments.logs.list(
             args.experiment_id,
-            filters=json_arg(args.filters, "--filters", dict),
+            filters=filters_arg(args.filters),
             page=args.page,
             page_size=args.page_size,
         )
@@ -267,6 +273,6 @@ def _scores(scores: Mapping[str, Any]) -> str:
 def _experiments_summary(args: argparse.Namespace) -> int:
     with open_client(args) as client:
         summary = client.experiments.logs.summary(
-            args.experiment_id, filters=json_arg(args.filters, "--filters", dict)
+            args.experiment_id, filters=filters_arg(args.filters)
         )
     return print_summary(args, summary)

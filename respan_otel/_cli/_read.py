@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 from respan_otel import _tracetree as tracetree
+from respan_otel._cli._common import filters_arg
 from respan_otel._cli._text import (
     EXIT_API_ERROR,
     EXIT_OK,
@@ -81,18 +82,6 @@ def resolve_dataset(client: RespanClient, ref: str) -> str:
     return matches[0].id
 
 
-def _filters(raw: str | None) -> dict[str, Any] | None:
-    if raw is None:
-        return None
-    try:
-        filters = json.loads(raw)
-    except ValueError as exc:
-        raise UsageError(f"--filters is not valid JSON: {exc}") from None
-    if not isinstance(filters, dict):
-        raise UsageError('--filters must be a JSON object: {"field": {"operator", "value"}}')
-    return filters
-
-
 def _progress_wanted(args: argparse.Namespace) -> bool:
     return bool(args.progress) if args.progress is not None else sys.stderr.isatty()
 
@@ -119,7 +108,7 @@ class Commands:
         return EXIT_OK
 
     def logs_list(self, args: argparse.Namespace) -> int:
-        filters = _filters(args.filters)
+        filters = filters_arg(args.filters)
         check_filters("filters", filters)  # the arguments first, then the name's lookup
         check_page(args.page)
         check_page_size(args.page_size)
@@ -185,7 +174,7 @@ class Commands:
         return EXIT_OK
 
     def logs_export(self, args: argparse.Namespace) -> int:
-        filters = _filters(args.filters)
+        filters = filters_arg(args.filters)
         with self.open_client(args) as client, _output(args.output) as out:
             dataset_id = resolve_dataset(client, args.dataset)
             export = client.datasets.logs._export_rows(
