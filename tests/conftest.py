@@ -111,3 +111,18 @@ def no_context_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     caplog.set_level(logging.DEBUG, logger="respan_otel")
     yield
     assert log_problems(caplog.records) == []
+
+
+@pytest.fixture
+def unwritable_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The default spool's place is not writable (serverless: a read-only home); the
+    temp directory is, and is returned. ``RESPAN_SPOOL_DIR`` is unset."""
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache directory should be")
+    monkeypatch.delenv("RESPAN_SPOOL_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    return temp

@@ -34,20 +34,11 @@ def test_an_explicit_spool_directory_that_is_not_writable_gives_no_spool_and_say
     assert spool.directory == tmp_path / "ok"
 
 
-def test_the_default_spool_falls_back_to_the_temp_directory(monkeypatch, tmp_path, caplog):
+def test_the_default_spool_falls_back_to_the_temp_directory(unwritable_cache, caplog):
     caplog.set_level(logging.WARNING, logger="respan_otel")
-    blocked = tmp_path / "cache"
-    blocked.write_text("a file where the cache directory should be")
-    monkeypatch.delenv("RESPAN_SPOOL_DIR")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
-    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
-    (tmp_path / "tmp").mkdir()
-    import tempfile
-
-    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
     spool = open_spool(settings(), Notes())
     assert spool is not None
-    assert str(spool.directory).startswith(str(tmp_path / "tmp"))
+    assert str(spool.directory).startswith(str(unwritable_cache))
     assert any("trying the next place" in r.getMessage() for r in caplog.records)
 
 

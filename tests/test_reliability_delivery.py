@@ -500,22 +500,13 @@ def test_the_default_spool_is_in_the_per_user_cache(monkeypatch, tmp_path):
     default.shutdown()
 
 
-def test_an_unwritable_default_spool_falls_back_to_the_temp_directory(monkeypatch, tmp_path):
+def test_an_unwritable_default_spool_falls_back_to_the_temp_directory(unwritable_cache):
     """Serverless: the home directory is read-only; /tmp is not."""
-    blocked = tmp_path / "cache"
-    blocked.write_text("a file where the cache directory should be")
-    monkeypatch.delenv("RESPAN_SPOOL_DIR")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
-    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
-    (tmp_path / "tmp").mkdir()
-    import tempfile
-
-    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
     from respan_otel import RespanDatasetExporter
 
     exporter = RespanDatasetExporter(api_key=KEY, base_url="https://api.respan.example")
     assert exporter.spool is not None
-    assert str(exporter.spool.directory).startswith(str(tmp_path / "tmp"))
+    assert str(exporter.spool.directory).startswith(str(unwritable_cache))
     exporter.shutdown()
 
 

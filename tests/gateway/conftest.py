@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from respan_otel import RespanClient, RespanDatasetExporter
+from respan_otel import RespanClient, RespanDatasetExporter, span
 from respan_otel.client._types import Dataset
 from respan_otel.gateway import Gateway
 from respan_otel.local import LocalRespan
@@ -83,6 +85,18 @@ def otlp_to(url: str, *, token: str = TOKEN, gzip: bool = False) -> OTLPSpanExpo
         compression=Compression.Gzip if gzip else Compression.NoCompression,
         timeout=10,
     )
+
+
+def send_spans(url: str, exporter: InMemorySpanExporter, count: int, *, first: int = 0) -> None:
+    """Make ``count`` spans (``input={"i": first..}``) and send them to the gateway at
+    ``url`` in one OTLP request, which it must acknowledge."""
+    exporter.clear()
+    for i in range(first, first + count):
+        with span("item", input={"i": i}):
+            pass
+    sender = otlp_to(url)
+    assert sender.export(exporter.get_finished_spans()) is SpanExportResult.SUCCESS
+    sender.shutdown()
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -11,25 +11,13 @@ from __future__ import annotations
 
 import time
 
-from opentelemetry.sdk.trace.export import SpanExportResult
-
-from respan_otel import RespanClient, span
+from respan_otel import RespanClient
 from respan_otel.gateway import Gateway
 from respan_otel.local import LocalRespan
 from respan_otel.local._org_limit import OrgRateLimiter
-from tests.gateway.conftest import TOKEN, gateway_exporter, otlp_to, wait_for
+from tests.gateway.conftest import TOKEN, gateway_exporter, send_spans, wait_for
 
 ORG_LIMIT, BATCH = 4, 10
-
-
-def _offer(url: str, exporter, first: int, count: int) -> None:
-    exporter.clear()
-    for i in range(first, first + count):
-        with span("item", input={"i": i}):
-            pass
-    sender = otlp_to(url)
-    assert sender.export(exporter.get_finished_spans()) is SpanExportResult.SUCCESS
-    sender.shutdown()
 
 
 def test_two_gateways_at_half_the_budget_each_never_draw_429(exporter, tmp_path):
@@ -54,7 +42,7 @@ def test_two_gateways_at_half_the_budget_each_never_draw_429(exporter, tmp_path)
                 )
                 gateways.append(gateway.start())
             for number, gateway in enumerate(gateways):
-                _offer(gateway.url, exporter, number * 1_000, 3 * BATCH)
+                send_spans(gateway.url, exporter, 3 * BATCH, first=number * 1_000)
             wait_for(lambda: limiter.allowed == ORG_LIMIT, timeout=30)
             time.sleep(3.0)  # a gateway over its share would send its third request now
             snapshots = [gateway.snapshot() for gateway in gateways]

@@ -10,27 +10,15 @@ from __future__ import annotations
 import logging
 import time
 
-from opentelemetry.sdk.trace.export import SpanExportResult
-
-from respan_otel import RespanClient, span
+from respan_otel import RespanClient
 from respan_otel._export._pacer import RequestPacer
 from respan_otel.gateway._sent import FILE_NAME
 from respan_otel.local import LocalRespan
 from respan_otel.local._org_limit import OrgRateLimiter
-from tests.gateway.conftest import TOKEN, otlp_to, wait_for
+from tests.gateway.conftest import TOKEN, send_spans, wait_for
 from tests.gateway.process import GatewayProcess
 
 LIMIT, BATCH = 3, 10
-
-
-def _send(url: str, exporter, count: int) -> None:
-    exporter.clear()
-    for i in range(count):
-        with span("item", input={"i": i}):
-            pass
-    sender = otlp_to(url)
-    assert sender.export(exporter.get_finished_spans()) is SpanExportResult.SUCCESS
-    sender.shutdown()
 
 
 def test_restart_after_kill_9_does_not_spend_the_window_again(exporter, tmp_path):
@@ -51,12 +39,13 @@ def test_restart_after_kill_9_does_not_spend_the_window_again(exporter, tmp_path
             },
         ).start()
         try:
-            _send(gateway.url, exporter, LIMIT * BATCH)  # three full requests: the window
+            send_spans(gateway.url, exporter, LIMIT * BATCH)  # three full requests: the window
             wait_for(lambda: limiter.allowed == LIMIT, timeout=30)
             assert (tmp_path / "gateway" / FILE_NAME).exists()
             gateway.kill()
             gateway.start()
-            _send(gateway.url, exporter, BATCH)  # a full request, due at once but for the window
+            # a full request, due at once but for the window
+            send_spans(gateway.url, exporter, BATCH)
             wait_for(lambda: gateway.stats()["durable_spans"] == BATCH, timeout=30)
             time.sleep(5.0)  # a forgetful gateway sends (and draws its 429) well within this
             stats = gateway.stats()
