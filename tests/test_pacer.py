@@ -8,6 +8,7 @@ import time
 import pytest
 
 from respan_otel._export._pacer import MARGIN_SECONDS, MIN_RATE, RequestPacer
+from respan_otel.local._server_state import RateLimiter
 
 
 def test_allows_the_limit_then_waits_for_the_oldest_to_leave_the_window():
@@ -84,9 +85,11 @@ def test_a_429_blocks_even_when_pacing_is_off():
 
 
 def test_repeated_429s_bring_the_rate_to_a_share_and_successes_climb_back():
-    pacer = RequestPacer(30, clock=Clock())
+    clock = Clock()
+    pacer = RequestPacer(30, clock=clock)
     for _ in range(4):
         pacer.rate_limited(0.0)
+        clock.now += 60.0
     assert pacer.rate == 30 / 16, "16 processes sharing the budget each settle near 1/16"
     for _ in range(200):
         pacer.succeeded()
@@ -94,10 +97,60 @@ def test_repeated_429s_bring_the_rate_to_a_share_and_successes_climb_back():
 
 
 def test_the_rate_never_adapts_below_its_floor():
-    pacer = RequestPacer(30, clock=Clock())
+    clock = Clock()
+    pacer = RequestPacer(30, clock=clock)
     for _ in range(100):
         pacer.rate_limited(0.0)
+        clock.now += 60.0
     assert pacer.rate == MIN_RATE
+
+
+def test_429s_within_one_window_halve_the_rate_once():
+    clock = Clock()
+    pacer = RequestPacer(30, clock=clock)
+    for _ in range(5):  # slots freeing one by one: a 429 between each
+        pacer.rate_limited(1.0)
+        clock.now += 1.0
+    assert pacer.rate == 15
+    clock.now += 60.0
+    pacer.rate_limited(1.0)
+    assert pacer.rate == 7.5, "a window later, a 429 says something new"
+
+
+@pytest.mark.parametrize("spacing", [0.05, 0.5, 1.0, 1.9])
+def test_a_next_process_after_a_burst_sends_its_backlog_when_the_window_frees(spacing):
+    """The burst then exit of issue 11: one process spent the organization's 30 requests,
+    ``spacing`` seconds apart, and exited; the next one has 8 requests of spool to send
+    within 90 s. The window frees a slot every ``spacing`` seconds from 60 s on, and each
+    try between two slots draws a 429 (``Retry-After`` in whole seconds, as the local
+    server, and Respan, answer): halving on each of them left the next process a rate of
+    one request in 48 s, and 3 of its 8 requests sent (at 0.5 s)."""
+    clock = Clock()
+    server = RateLimiter(30, 60.0, clock)  # the local server's org window
+    spent = clock.now
+    for _ in range(30):
+        assert server.acquire("org") is None
+        clock.now += spacing
+    pacer = RequestPacer(30, clock=clock)
+    deadline, sent = clock.now + 90.0, 0
+    while sent < 8:
+        wait = pacer.wait_time()
+        if wait > 0:  # what delivery does: a wait past the deadline ends the flush
+            if clock.now + wait >= deadline:
+                break
+            clock.now += wait
+            continue
+        take(pacer)
+        retry_after = server.acquire("org")
+        clock.now += 0.08  # the request
+        if retry_after is None:
+            sent += 1
+            pacer.succeeded()
+        else:
+            pacer.rate_limited(retry_after)
+    assert sent == 8
+    # the eighth slot frees at 60 + 7 * spacing; a Retry-After overshoots by under 1 s
+    assert clock.now - spent < 60.0 + 7 * spacing + 1.0 + 0.1 * 8
 
 
 def test_fractional_rates_space_requests_out():

@@ -2,9 +2,10 @@
 
 Respan allows 30 bulk requests a minute per organisation, shared by all of its keys and
 processes. One process alone paces itself to the limit and never draws a 429. When
-several share the budget, the server's 429s say so: the pacer halves its own rate and
-waits what the server asked, then climbs back half a request a minute per success (AIMD),
-so a fleet converges on its share instead of fighting over it.
+several share the budget, the server's 429s say so: the pacer halves its own rate (at most
+once a window: the server's verdict on a rate takes a window to come) and waits what the
+server asked, then climbs back half a request a minute per success (AIMD), so a fleet
+converges on its share instead of fighting over it.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class RequestPacer:
         self._clock = clock
         self._sent: deque[float] = deque()
         self._blocked_until = 0.0
+        self._cut_at = -math.inf
+        """When the rate was last halved."""
         self._lock = threading.Lock()
         self.on_sent: Callable[[], None] | None = None
         """Called (on the sending thread) each time a paced request takes its slot."""
@@ -98,11 +101,16 @@ class RequestPacer:
                 self._sent.pop()
 
     def rate_limited(self, retry_after: float) -> None:
-        """A 429: send nothing for ``retry_after`` seconds, and halve the rate."""
+        """A 429: send nothing for ``retry_after`` seconds, and halve the rate unless it
+        was halved less than a window ago."""
+        now = self._clock()
         with self._lock:
-            self._blocked_until = max(self._blocked_until, self._clock() + retry_after)
-            if self.limit > 0:
+            self._blocked_until = max(self._blocked_until, now + retry_after)
+            # a full window frees its slots one by one, and each try between them draws a
+            # 429: they all say the same thing, so only the first of a window counts
+            if self.limit > 0 and now - self._cut_at >= self._window:
                 self.rate = max(min(MIN_RATE, self.limit), self.rate / 2)
+                self._cut_at = now
 
     def succeeded(self) -> None:
         """A request went through: climb back towards the limit."""
