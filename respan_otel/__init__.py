@@ -17,7 +17,6 @@ from respan_otel._tracing._decorator import trace
 from respan_otel._tracing._handle import RespanSpan
 from respan_otel._tracing._propagation import Propagation, propagate
 from respan_otel._tracing._span import span, update_current_span
-from respan_otel._tracing._threads import ContextThreadPoolExecutor, wrap_context
 from respan_otel._version import __version__
 
 if TYPE_CHECKING:  # imported on first use below; type checkers and IDEs see them here
@@ -25,6 +24,7 @@ if TYPE_CHECKING:  # imported on first use below; type checkers and IDEs see the
     from respan_otel._export._processor import DatasetSpanProcessor
     from respan_otel._setup import Respan, configure, flush, flush_after, shutdown
     from respan_otel._tracing._processor import PropagationSpanProcessor
+    from respan_otel._tracing._threads import ContextThreadPoolExecutor, wrap_context
     from respan_otel.client._client import RespanClient
     from respan_otel.client._errors import (
         APIConnectionError,
@@ -39,8 +39,9 @@ if TYPE_CHECKING:  # imported on first use below; type checkers and IDEs see the
     )
     from respan_otel.experiments._run import run_experiment
 
-# Exporting, setup and the REST client pull in requests and urllib3: loaded when first
-# named, so ``import respan_otel`` (and ``@trace`` at import time) stays cheap.
+# Exporting, setup and the REST client pull in requests and urllib3, the thread helpers
+# concurrent.futures: loaded when first named, so ``import respan_otel`` (and ``@trace``
+# at import time) stays cheap.
 _LAZY: Final = {
     "ExportStats": "respan_otel._export._exporter",
     "RespanDatasetExporter": "respan_otel._export._exporter",
@@ -51,6 +52,8 @@ _LAZY: Final = {
     "flush_after": "respan_otel._setup",
     "shutdown": "respan_otel._setup",
     "PropagationSpanProcessor": "respan_otel._tracing._processor",
+    "ContextThreadPoolExecutor": "respan_otel._tracing._threads",
+    "wrap_context": "respan_otel._tracing._threads",
     "RespanClient": "respan_otel.client._client",
     "run_experiment": "respan_otel.experiments._run",
     **dict.fromkeys(

@@ -8,7 +8,6 @@ raises ``ValueError`` naming the variable. Code on the hot path never sees that 
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import sys
@@ -282,6 +281,8 @@ def destination_key(base_url: str, api_key: str | None) -> str:
     """The default spool's folder for one destination (API root and key, hashed): apps of
     one user that send to different servers or organizations never replay each other's
     logs with their own key."""
+    import hashlib  # here, not at import (loading OpenSSL is ~2 ms of `import respan_otel`)
+
     return hashlib.sha256(f"{base_url}\0{api_key or ''}".encode()).hexdigest()[:16]
 
 

@@ -96,6 +96,23 @@ def test_import_starts_no_thread_and_sets_no_provider():
     assert out == "0 ProxyTracerProvider"
 
 
+def test_import_loads_no_http_client_thread_pool_or_hashing():
+    """``import respan_otel`` stays cheap: the HTTP client, asyncio, the thread pool
+    (``ContextThreadPoolExecutor``) and OpenSSL (``hashlib``, for the spool's folder
+    name) load only when used. (Decorating loads wrapt, which imports asyncio.)"""
+    out = run(
+        """
+        import sys
+        import respan_otel
+
+        heavy = ("requests", "urllib3", "asyncio", "concurrent.futures", "hashlib", "queue")
+        print(sorted(m for m in heavy if m in sys.modules))
+        print(respan_otel.ContextThreadPoolExecutor.__name__, respan_otel.wrap_context(len)("ab"))
+        """
+    )
+    assert out == "[]\nContextThreadPoolExecutor 2"
+
+
 def test_bad_capture_setting_is_reported_once_and_defaults_apply():
     out = run(
         """
