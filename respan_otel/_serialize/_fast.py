@@ -86,28 +86,39 @@ class PlainScan:
         self.left -= len(value)
         if self.left < 0:
             return _NOT_PLAIN  # more values than the walker visits
+        chars = self.chars  # a local in the loops: this runs for every yielded item
+        shape = _FLAT
         if type(value) is dict:
-            for key in value:
+            for key, item in value.items():
                 if type(key) is not str:
                     return _NOT_PLAIN  # the walker turns 1 and "1" into one key
-                self.chars -= len(key)
+                kind = type(item)
+                if kind is str:
+                    chars -= len(key) + len(item)
+                    continue
+                chars -= len(key)
+                if kind in _SCALARS:
+                    continue
+                self.chars = chars
+                if kind not in _CONTAINERS or not self.check(item, depth + 1):
+                    return _NOT_PLAIN
+                chars, shape = self.chars, _NESTED
             self.keys.extend(value)
-            items = value.values()
         else:
-            items = value
-        shape = _FLAT
-        for item in items:
-            kind = type(item)
-            if kind is str:
-                self.chars -= len(item)
-            elif kind in _SCALARS:
-                continue
-            elif kind not in _CONTAINERS or not self.check(item, depth + 1):
-                return _NOT_PLAIN
-            else:
-                shape = _NESTED
+            for item in value:
+                kind = type(item)
+                if kind is str:
+                    chars -= len(item)
+                elif kind in _SCALARS:
+                    continue
+                else:
+                    self.chars = chars
+                    if kind not in _CONTAINERS or not self.check(item, depth + 1):
+                        return _NOT_PLAIN
+                    chars, shape = self.chars, _NESTED
+        self.chars = chars
         # more text than the cap holds: cut by the general way
-        return shape if self.chars >= 0 else _NOT_PLAIN
+        return shape if chars >= 0 else _NOT_PLAIN
 
     def take(self, value: Any, depth: int) -> Any:
         """A snapshot of ``value``, one more value at ``depth``: new dicts and lists, the

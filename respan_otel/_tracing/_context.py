@@ -104,6 +104,8 @@ class _Steps:
         """The private context, updated with what the consumer set since the last step."""
         now = contextvars.copy_context()
         seen, private = self.seen, self.private
+        if now == seen:  # O(1) when nothing changed: both copies share one mapping
+            return private
         for var, value in now.items():
             if seen.get(var, _MISSING) is not value and not _private_var(var, value):
                 private.run(var.set, value)
