@@ -100,12 +100,10 @@ class _Steps:
             return
         self.private.run(otel_context.attach, ctx)
 
-    def sync(self) -> contextvars.Context:
-        """The private context, updated with what the consumer set since the last step."""
-        now = contextvars.copy_context()
+    def sync(self, now: contextvars.Context) -> contextvars.Context:
+        """The private context, updated with what the consumer set since the last step
+        (``now``: the consumer's context, which differs from the one last seen)."""
         seen, private = self.seen, self.private
-        if now == seen:  # O(1) when nothing changed: both copies share one mapping
-            return private
         for var, value in now.items():
             if seen.get(var, _MISSING) is not value and not _private_var(var, value):
                 private.run(var.set, value)
@@ -134,7 +132,12 @@ def drive(gen: Generator[Any, Any, Any], observer: Observer) -> Generator[Any, A
     failure: BaseException | None = None
     try:
         while True:
-            private = (steps := _Steps(observer)).private if steps is None else steps.sync()
+            if steps is None:
+                private = (steps := _Steps(observer)).private
+            elif (now := contextvars.copy_context()) == steps.seen:
+                private = steps.private  # O(1): copies of an unchanged context share a map
+            else:
+                private = steps.sync(now)
             try:
                 if to_throw is not None:
                     pending, to_throw = to_throw, None
@@ -204,7 +207,12 @@ async def adrive(agen: AsyncGenerator[Any, Any], observer: Observer) -> AsyncGen
     failure: BaseException | None = None
     try:
         while True:
-            private = (steps := _Steps(observer)).private if steps is None else steps.sync()
+            if steps is None:
+                private = (steps := _Steps(observer)).private
+            elif (now := contextvars.copy_context()) == steps.seen:
+                private = steps.private
+            else:
+                private = steps.sync(now)
             try:
                 if to_throw is not None:
                     pending, to_throw = to_throw, None
