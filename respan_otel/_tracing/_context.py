@@ -55,6 +55,9 @@ def exit_scope(owner: object) -> object:
 class Observer(Protocol):
     """The span side of a driven generator: told of its start, each item and its end."""
 
+    records_items: bool
+    """Whether :meth:`item` is to be called; read once :meth:`begin` has run."""
+
     def begin(self) -> Context: ...
     def item(self, value: object) -> None: ...
     def end(self, exc: BaseException | None) -> None: ...
@@ -64,6 +67,7 @@ class ContextOnly:
     """Observer for ``propagate`` as a decorator: attaches a context, records nothing."""
 
     __slots__ = ("ctx",)
+    records_items = False
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -130,10 +134,12 @@ def drive(gen: Generator[Any, Any, Any], observer: Observer) -> Generator[Any, A
     to_send: Any = None
     to_throw: BaseException | None = None
     failure: BaseException | None = None
+    ended = records = False
     try:
         while True:
             if steps is None:
                 private = (steps := _Steps(observer)).private
+                records = observer.records_items
             elif (now := contextvars.copy_context()) == steps.seen:
                 private = steps.private  # O(1): copies of an unchanged context share a map
             else:
@@ -145,8 +151,10 @@ def drive(gen: Generator[Any, Any, Any], observer: Observer) -> Generator[Any, A
                 else:
                     item = private.run(gen.send, to_send)
             except StopIteration as stop:
+                ended = True
                 return stop.value
-            observer.item(item)
+            if records:
+                observer.item(item)
             try:
                 to_send = yield item
             except GeneratorExit:
@@ -158,7 +166,9 @@ def drive(gen: Generator[Any, Any, Any], observer: Observer) -> Generator[Any, A
         raise
     finally:
         try:
-            if steps is not None:
+            if ended:
+                pass  # returned: nothing left to close
+            elif steps is not None:
                 steps.private.run(gen.close)
             else:
                 gen.close()
@@ -205,10 +215,12 @@ async def adrive(agen: AsyncGenerator[Any, Any], observer: Observer) -> AsyncGen
     to_send: Any = None
     to_throw: BaseException | None = None
     failure: BaseException | None = None
+    records = False
     try:
         while True:
             if steps is None:
                 private = (steps := _Steps(observer)).private
+                records = observer.records_items
             elif (now := contextvars.copy_context()) == steps.seen:
                 private = steps.private
             else:
@@ -221,7 +233,8 @@ async def adrive(agen: AsyncGenerator[Any, Any], observer: Observer) -> AsyncGen
                     item = await _RunIn(agen.asend(to_send), private)
             except StopAsyncIteration:
                 return
-            observer.item(item)
+            if records:
+                observer.item(item)
             try:
                 to_send = yield item
             except GeneratorExit:
