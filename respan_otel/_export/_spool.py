@@ -175,19 +175,18 @@ class Spool:
                 continue
             if due > now:
                 claim.waiting_until = due
-            batch_bytes = sum(len(line) + 1 for line in claim.logs)
+            batch_bytes = claim.request_bytes
             if not claims and (len(claim.logs) > max_logs or batch_bytes > max_bytes):
                 split = self._split(claim, max_logs, max_bytes)  # more than one request
                 if split is None:
                     continue
-                claim, batch_bytes = split, sum(len(line) + 1 for line in split.logs)
+                claim, batch_bytes = split, split.request_bytes
             if claims and (logs + len(claim.logs) > max_logs or size + batch_bytes > max_bytes):
                 # the request is not full: the file is split to fill it (requests are few)
                 room = (max_logs - logs, max_bytes - size)
                 first = self._split(claim, max_logs, max_bytes, room=room)
                 if first is not None:
-                    first_bytes = sum(len(line) + 1 for line in first.logs)
-                    if len(first.logs) <= room[0] and first_bytes <= room[1]:
+                    if len(first.logs) <= room[0] and first.request_bytes <= room[1]:
                         claims.append(first)
                     else:
                         first.handle.close()  # a single log larger than the room

@@ -52,6 +52,11 @@ class Claim:
     """When the file was due (a ``time.time()`` reading) if it was claimed early, while
     waiting after a failed try (``claim(early=True)``, a flush); 0 otherwise."""
 
+    @property
+    def request_bytes(self) -> int:
+        """Bytes its logs take in a request: each one, and a separator."""
+        return sum(len(line) + 1 for line in self.logs)
+
 
 class UnreadableFileError(Exception):
     """A file whose header cannot be read; ``handle`` still holds its lock."""
