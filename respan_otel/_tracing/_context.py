@@ -55,8 +55,9 @@ def exit_scope(owner: object) -> object:
 class Observer(Protocol):
     """The span side of a driven generator: told of its start, each item and its end."""
 
-    records_items: bool
-    """Whether :meth:`item` is to be called; read once :meth:`begin` has run."""
+    @property
+    def records_items(self) -> bool:
+        """Whether :meth:`item` is to be called; read once :meth:`begin` has run."""
 
     def begin(self) -> Context: ...
     def item(self, value: object) -> None: ...
@@ -166,12 +167,10 @@ def drive(gen: Generator[Any, Any, Any], observer: Observer) -> Generator[Any, A
         raise
     finally:
         try:
-            if ended:
-                pass  # returned: nothing left to close
-            elif steps is not None:
-                steps.private.run(gen.close)
-            else:
+            if steps is None:
                 gen.close()
+            elif not ended:  # a generator that returned has nothing left to close
+                steps.private.run(gen.close)
         except BaseException as exc:
             failure = exc
             raise

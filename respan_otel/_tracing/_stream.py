@@ -126,17 +126,7 @@ class _StreamOutput:
 class StreamObserver:
     """Opens the span when the generator first runs (not when it is created)."""
 
-    __slots__ = (
-        "args",
-        "handle",
-        "instance",
-        "kwargs",
-        "output",
-        "parent",
-        "plan",
-        "records_items",
-        "tracer",
-    )
+    __slots__ = ("args", "handle", "instance", "kwargs", "output", "parent", "plan", "tracer")
 
     def __init__(
         self,
@@ -154,7 +144,6 @@ class StreamObserver:
         self.parent = otel_context.get_current()  # the span's parent: where it was created
         self.handle: RespanSpan | None = None
         self.output: _StreamOutput | None = None
-        self.records_items = False
 
     def begin(self) -> Context:
         handle, ctx = open_span(
@@ -164,8 +153,11 @@ class StreamObserver:
         self.handle = handle
         if self.plan.capture_output and handle.captures_content:
             self.output = _StreamOutput(handle, self.plan)
-            self.records_items = True
         return ctx
+
+    @property
+    def records_items(self) -> bool:
+        return self.output is not None
 
     def item(self, value: object) -> None:
         if self.output is not None:
