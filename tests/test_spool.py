@@ -290,3 +290,22 @@ def test_an_early_claim_takes_waiting_batches_and_a_failed_early_try_counts_as_n
     assert spool.claim(dataset_key("other"), max_logs=500, max_bytes=BIG) == [], "not woken"
     for claim in claims:
         spool.finish(claim, [])
+
+
+def test_a_temporary_file_is_never_taken_for_a_batch(tmp_path):
+    """A writer's temporary file (``.tmp-<name>.jsonl``, also ending in ``.jsonl``) is not a
+    batch until it is renamed: it is neither listed, counted nor claimed, whichever way
+    the spool is read (by dataset, or all datasets at once)."""
+    spool = Spool(tmp_path, max_bytes=BIG)
+    assert spool.write("ds", logs(1))
+    # a writer that died after writing, before the rename (too fresh to be cleaned up)
+    header = json.dumps({"dataset": "ds", "attempts": 0}).encode()
+    (tmp_path / dataset_key("ds") / ".tmp-unfinished.jsonl").write_bytes(
+        header + b"\n" + b"\n".join(logs(2, 3)) + b"\n"
+    )
+    assert [p.name.startswith(".tmp-") for p in spool.pending()] == [False]
+    assert spool.status()["datasets"] == {"ds": {"files": 1, "logs": 1}}
+    claims = spool.claim(None, max_logs=500, max_bytes=BIG)
+    assert numbers(claims) == [1]
+    for claim in claims:
+        spool.finish(claim, [])

@@ -18,7 +18,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -45,6 +45,15 @@ _SIZE_RECOUNT_SECONDS: Final = 30.0
 def dataset_key(dataset: str) -> str:
     """The directory name of a dataset (ids and names may hold any character)."""
     return hashlib.sha256(dataset.encode()).hexdigest()[:16]
+
+
+def _is_batch(path: Path) -> bool:
+    """A batch file, not a writer's temporary one (whose name ends the same)."""
+    return path.name.endswith(SUFFIX) and not path.name.startswith(TMP)
+
+
+def _batches(folder: Path) -> Iterator[Path]:
+    return (path for path in folder.iterdir() if _is_batch(path))
 
 
 class Spool:
@@ -125,8 +134,8 @@ class Spool:
             if folder.name == DEAD and not include_dead:
                 continue
             if folder.is_dir():
-                yield from (p for p in folder.iterdir() if p.name.endswith(SUFFIX))
-            elif folder.name.endswith(SUFFIX):
+                yield from _batches(folder)
+            elif _is_batch(folder):
                 yield folder  # a batch written by an older version, at the top level
 
     def pending_keys(self) -> list[str]:
@@ -150,14 +159,7 @@ class Spool:
             paths = self.pending()
         else:
             folder = self.directory / key if key else self.directory
-            paths = (
-                sorted(
-                    (p for p in folder.glob(f"*{SUFFIX}") if not p.name.startswith(TMP)),
-                    key=lambda p: p.name,
-                )
-                if folder.is_dir()
-                else []
-            )
+            paths = sorted(_batches(folder), key=lambda p: p.name) if folder.is_dir() else []
         claims: list[Claim] = []
         logs = size = 0
         now = time.time()
@@ -309,7 +311,10 @@ class Spool:
         due now."""
         now = time.time()
         folder = self.directory / key if key else None
-        paths = self._files() if folder is None else folder.glob(f"*{SUFFIX}")
+        if folder is None:
+            paths: Iterable[Path] = self._files()
+        else:
+            paths = _batches(folder) if folder.is_dir() else ()
         for path in paths:
             with contextlib.suppress(OSError):
                 if path.stat().st_mtime > now:
@@ -319,7 +324,7 @@ class Spool:
         """Move dead-lettered batches back to pending (after the cause was fixed)."""
         moved = 0
         folder = self.directory / DEAD
-        for path in sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []:
+        for path in sorted(_batches(folder)) if folder.is_dir() else []:
             try:
                 lines = path.read_bytes().splitlines()
                 dataset = json.loads(lines[0])["dataset"]
