@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from respan_otel import RespanClient, RespanDatasetExporter, span
 from respan_otel.client._types import Dataset
 from respan_otel.gateway import Gateway
 from respan_otel.local import LocalRespan
+from respan_otel.local._org_limit import OrgRateLimiter
 
 TOKEN = "client-token-for-tests"
 
@@ -34,6 +36,18 @@ def client(local: LocalRespan) -> Iterator[RespanClient]:
 @pytest.fixture
 def dataset(client: RespanClient) -> Dataset:
     return client.datasets.create(name="through-the-gateway", is_empty=True)
+
+
+@contextlib.contextmanager
+def org_limited(limit: int, name: str) -> Iterator[tuple[LocalRespan, OrgRateLimiter, Dataset]]:
+    """A local server holding every key to one org limit of ``limit`` bulk requests a
+    minute, its limiter, and an empty dataset ``name`` (made outside the limit)."""
+    with LocalRespan(org_rate_limit_per_minute=limit) as server:
+        limiter = server.limiter
+        assert isinstance(limiter, OrgRateLimiter)
+        with RespanClient(api_key=server.api_key, base_url=server.base_url) as respan:
+            made = respan.datasets.create(name=name, is_empty=True)
+        yield server, limiter, made
 
 
 def gateway_exporter(

@@ -11,21 +11,14 @@ from __future__ import annotations
 
 import time
 
-from respan_otel import RespanClient
 from respan_otel.gateway import Gateway
-from respan_otel.local import LocalRespan
-from respan_otel.local._org_limit import OrgRateLimiter
-from tests.gateway.conftest import TOKEN, gateway_exporter, send_spans, wait_for
+from tests.gateway.conftest import TOKEN, gateway_exporter, org_limited, send_spans, wait_for
 
 ORG_LIMIT, BATCH = 4, 10
 
 
 def test_two_gateways_at_half_the_budget_each_never_draw_429(exporter, tmp_path):
-    with LocalRespan(org_rate_limit_per_minute=ORG_LIMIT) as local:
-        limiter = local.limiter
-        assert isinstance(limiter, OrgRateLimiter)
-        with RespanClient(api_key=local.api_key, base_url=local.base_url) as client:
-            dataset = client.datasets.create(name="active-active", is_empty=True)
+    with org_limited(ORG_LIMIT, "active-active") as (local, limiter, dataset):
         gateways = []
         try:
             for name in ("a", "b"):

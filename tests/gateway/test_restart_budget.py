@@ -10,23 +10,16 @@ from __future__ import annotations
 import logging
 import time
 
-from respan_otel import RespanClient
 from respan_otel._export._pacer import RequestPacer
 from respan_otel.gateway._sent import FILE_NAME
-from respan_otel.local import LocalRespan
-from respan_otel.local._org_limit import OrgRateLimiter
-from tests.gateway.conftest import TOKEN, send_spans, wait_for
+from tests.gateway.conftest import TOKEN, org_limited, send_spans, wait_for
 from tests.gateway.process import GatewayProcess
 
 LIMIT, BATCH = 3, 10
 
 
 def test_restart_after_kill_9_does_not_spend_the_window_again(exporter, tmp_path):
-    with LocalRespan(org_rate_limit_per_minute=LIMIT) as local:
-        limiter = local.limiter
-        assert isinstance(limiter, OrgRateLimiter)
-        with RespanClient(api_key=local.api_key, base_url=local.base_url) as client:
-            dataset = client.datasets.create(name="restart", is_empty=True)
+    with org_limited(LIMIT, "restart") as (local, limiter, dataset):
         gateway = GatewayProcess(
             tmp_path / "gateway",
             {
