@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from respan_otel import RespanClient, RespanDatasetExporter, propagate, span, trace
 from respan_otel.local import LocalRespan
 from tests.faulty_server import FaultyServer, RecordedRequest, Reply, json_reply
+from tests.ports import free_port
 
 DATASET = "6d0b2c7e-3a6a-4c09-9c7e-1f2d9e2d3f0a"
 
@@ -220,12 +220,6 @@ def test_not_retried_on_validation_errors(route_spans, caplog):
         assert len(server.requests) == 2
     assert exporter.stats.snapshot()["failed"] == 4
     assert caplog.text.count("Validation error") == 1, "explained once, not per request"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_server_down_then_up_with_the_spool_delivers_everything_in_order(tmp_path, route_spans):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,7 @@ import requests
 
 from respan_otel import RespanClient
 from respan_otel.local import LocalRespan
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = Path(__file__).parent / "scripts"
@@ -85,12 +85,6 @@ def test_lambda_handlers_flush_within_each_invocation(backend):
     )
     assert out.split() == ["1", "2", "3", "4"], "each invocation is delivered before it returns"
     assert len(list(client.datasets.logs.iter(env["DATASET"]))) == 4
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_gunicorn_preload_workers_deliver_every_request(backend):

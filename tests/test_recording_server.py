@@ -5,7 +5,6 @@ recording server sees, that the exporter's own HTTP calls never become spans, an
 from __future__ import annotations
 
 import re
-import socket
 
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -13,6 +12,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from respan_otel import RespanClient, RespanDatasetExporter, __version__, span
 from respan_otel.local import LocalRespan
 from tests.faulty_server import FaultyServer, RecordedRequest, Reply, json_reply
+from tests.ports import free_port
 from tests.scripts.harness import (
     DATASET_ID,
     child_env,
@@ -81,12 +81,6 @@ report(stats_before_exit=handle.stats)
             assert 0 <= latency < 5
             assert key not in request.body.decode()
     assert sorted(seen) == list(range(1234)), "each span in exactly one request"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def spool_logs(directory, key: str, dataset_id: str, route_spans, count: int) -> None:

@@ -41,6 +41,7 @@ import respan_otel._export._processor as processor_module
 from respan_otel import DatasetSpanProcessor, RespanClient, RespanDatasetExporter, span, trace
 from respan_otel.local import LocalRespan
 from tests.faulty_server import FaultyServer, RecordedRequest, Reply, json_reply
+from tests.ports import free_port
 
 DATASET = "6d0b2c7e-3a6a-4c09-9c7e-1f2d9e2d3f0a"
 KEY = "sk-reliability-faults"
@@ -102,12 +103,6 @@ def spooled_ids(directory: Path | None) -> list[str]:
         lines = [line for line in path.read_bytes().splitlines() if line]
         found.extend(json.loads(line)["metadata"]["span_id"] for line in lines[1:])
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:

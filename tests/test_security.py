@@ -44,6 +44,7 @@ from respan_otel.cli import main as cli_main
 from respan_otel.client._errors import APIConnectionError
 from respan_otel.local import LocalRespan, serve
 from tests.faulty_server import FaultyServer, RecordedRequest, Reply, json_reply
+from tests.ports import free_port
 from tests.scripts.harness import child_env, local_respan, logs_of, run
 
 SECRET = "9c1f4e7a2b8d6053e4a1f7c2b9d8e6a5"
@@ -169,12 +170,6 @@ ECHOES = [
 ]
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class Recorder(SpanProcessor):
     def __init__(self) -> None:
         self.spans: list[Any] = []
@@ -197,7 +192,7 @@ def test_the_api_key_never_leaks_from_any_error_path(
     with span("named", input={"question": "q"}, dataset="leak-test"):
         pass
     spans = recorder.spans
-    refused = f"http://127.0.0.1:{closed_port()}"
+    refused = f"http://127.0.0.1:{free_port()}"
 
     with FaultyServer() as server:
         # the client

@@ -10,19 +10,12 @@ they were for. Logs must only ever go where the app that made them sends.
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from respan_otel import RespanClient, RespanDatasetExporter, span
 from respan_otel.local import LocalRespan
-
-
-def closed_port_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{probe.getsockname()[1]}"  # nothing listens once closed
+from tests.ports import free_port
 
 
 @pytest.fixture
@@ -45,7 +38,7 @@ def test_an_app_never_replays_another_destinations_spooled_logs(default_spool, e
         with RespanClient(api_key=up.api_key, base_url=up.base_url) as client:
             dataset = client.datasets.create(name="mine", is_empty=True).id
         # app A: its server is down, so everything it exports goes to the spool
-        down_url = closed_port_url()
+        down_url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
         app_a = RespanDatasetExporter(
             api_key="key-of-another-org",
             base_url=down_url,
