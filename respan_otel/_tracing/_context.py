@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextvars
 import inspect
 from collections.abc import AsyncGenerator, Callable, Generator
-from contextvars import ContextVar
+from contextvars import ContextVar, copy_context
 from typing import Any, Final, Protocol
 
 from opentelemetry import context as otel_context
@@ -55,12 +55,13 @@ def exit_scope(owner: object) -> object:
 class Observer(Protocol):
     """The span side of a driven generator: told of its start, each item and its end."""
 
-    @property
-    def records_items(self) -> bool:
-        """Whether :meth:`item` is to be called; read once :meth:`begin` has run."""
-
     def begin(self) -> Context: ...
-    def item(self, value: object) -> None: ...
+
+    @property
+    def recorder(self) -> Callable[[object], None] | None:
+        """What to call with each item (it must never raise), read once :meth:`begin`
+        has run; ``None`` when items are not recorded."""
+
     def end(self, exc: BaseException | None) -> None: ...
 
 
@@ -68,16 +69,13 @@ class ContextOnly:
     """Observer for ``propagate`` as a decorator: attaches a context, records nothing."""
 
     __slots__ = ("ctx",)
-    records_items = False
+    recorder = None
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
     def begin(self) -> Context:
         return self.ctx
-
-    def item(self, value: object) -> None:
-        return None
 
     def end(self, exc: BaseException | None) -> None:
         return None
@@ -131,31 +129,31 @@ def drive(gen: Generator[Any, Any, Any], observer: Observer) -> Generator[Any, A
     the return value passes through. Between items the consumer's own context is
     current. The observer learns of every item and of the end.
     """
-    steps: _Steps | None = None
+    # This body first runs on the first step, so the span opens then, not at the call.
+    steps = _Steps(observer)
+    record = observer.recorder
+    # Locals, not attributes, in the loop: it runs once per item (a few ns each)
+    seen, run, send = steps.seen, steps.private.run, gen.send
     to_send: Any = None
     to_throw: BaseException | None = None
     failure: BaseException | None = None
-    ended = records = False
+    ended = False
     try:
         while True:
-            if steps is None:
-                private = (steps := _Steps(observer)).private
-                records = observer.records_items
-            elif (now := contextvars.copy_context()) == steps.seen:
-                private = steps.private  # O(1): copies of an unchanged context share a map
-            else:
-                private = steps.sync(now)
+            # O(1) when nothing changed: copies of an unchanged context share one map
+            if (now := copy_context()) != seen:
+                run, seen = steps.sync(now).run, now
             try:
-                if to_throw is not None:
-                    pending, to_throw = to_throw, None
-                    item = private.run(gen.throw, pending)
+                if to_throw is None:
+                    item = run(send, to_send)
                 else:
-                    item = private.run(gen.send, to_send)
+                    pending, to_throw = to_throw, None
+                    item = run(gen.throw, pending)
             except StopIteration as stop:
                 ended = True
                 return stop.value
-            if records:
-                observer.item(item)
+            if record is not None:
+                record(item)
             try:
                 to_send = yield item
             except GeneratorExit:
@@ -167,16 +165,13 @@ def drive(gen: Generator[Any, Any, Any], observer: Observer) -> Generator[Any, A
         raise
     finally:
         try:
-            if steps is None:
-                gen.close()
-            elif not ended:  # a generator that returned has nothing left to close
+            if not ended:  # a generator that returned has nothing left to close
                 steps.private.run(gen.close)
         except BaseException as exc:
             failure = exc
             raise
         finally:
-            if steps is not None:
-                observer.end(failure)
+            observer.end(failure)
 
 
 class _RunIn:
@@ -210,30 +205,26 @@ class _RunIn:
 
 async def adrive(agen: AsyncGenerator[Any, Any], observer: Observer) -> AsyncGenerator[Any, Any]:
     """The async twin of :func:`drive`; ``asend``/``athrow``/``aclose`` pass through."""
-    steps: _Steps | None = None
+    steps = _Steps(observer)  # on the first step, as in drive
+    record = observer.recorder
+    seen, private = steps.seen, steps.private
     to_send: Any = None
     to_throw: BaseException | None = None
     failure: BaseException | None = None
-    records = False
     try:
         while True:
-            if steps is None:
-                private = (steps := _Steps(observer)).private
-                records = observer.records_items
-            elif (now := contextvars.copy_context()) == steps.seen:
-                private = steps.private
-            else:
-                private = steps.sync(now)
+            if (now := copy_context()) != seen:
+                private, seen = steps.sync(now), now
             try:
-                if to_throw is not None:
+                if to_throw is None:
+                    item = await _RunIn(agen.asend(to_send), private)
+                else:
                     pending, to_throw = to_throw, None
                     item = await _RunIn(agen.athrow(pending), private)
-                else:
-                    item = await _RunIn(agen.asend(to_send), private)
             except StopAsyncIteration:
                 return
-            if records:
-                observer.item(item)
+            if record is not None:
+                record(item)
             try:
                 to_send = yield item
             except GeneratorExit:
@@ -245,10 +236,7 @@ async def adrive(agen: AsyncGenerator[Any, Any], observer: Observer) -> AsyncGen
         raise
     finally:
         try:
-            if steps is not None:
-                await _RunIn(agen.aclose(), steps.private)
-            else:
-                await agen.aclose()
+            await _RunIn(agen.aclose(), steps.private)
         except RuntimeError as exc:
             # collected in a cycle: asyncio finalizes the inner generator on its own too
             if not isinstance(failure, GeneratorExit) or "already running" not in str(exc):
@@ -258,8 +246,7 @@ async def adrive(agen: AsyncGenerator[Any, Any], observer: Observer) -> AsyncGen
             failure = exc
             raise
         finally:
-            if steps is not None:
-                observer.end(failure)
+            observer.end(failure)
 
 
 def underlying(func: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Final
 
 from opentelemetry import context as otel_context
@@ -50,23 +51,20 @@ class _StreamOutput:
     """
 
     __slots__ = (
-        "count",
-        "cut",
         "dropped",
         "fragments",
         "handle",
         "items",
         "kept",
         "max_bytes",
-        "max_items",
         "plan",
+        "room",
         "size",
     )
 
     def __init__(self, handle: RespanSpan, plan: Plan) -> None:
         self.handle = handle
         self.plan = plan
-        self.max_items = handle._settings.max_stream_items
         self.max_bytes = handle._settings.max_field_bytes
         hooked = plan.process_output is not None
         self.items: list[Any] | None = [] if hooked else None  # for the hook, as they are
@@ -74,23 +72,26 @@ class _StreamOutput:
         self.kept = None if hooked else PlainList(self.max_bytes - _MARKER_ROOM - 1)
         self.fragments: list[str] = []
         self.size = 2  # the brackets
-        self.count = 0
+        self.room = handle._settings.max_stream_items  # items still taken; 0 once one is cut
         self.dropped = 0
-        self.cut = False  # an item did not fit: every later one is dropped too
 
     def add(self, item: object) -> None:
-        if self.cut or self.count >= self.max_items:
-            self.dropped += 1
-            return
-        self.count += 1
-        if self.items is not None:
-            self.items.append(item)
-            return
-        kept = self.kept
-        if kept is not None and kept.add(item):
-            return
-        self._encode_kept()
-        self._encode(item)
+        """Record one item; never raises (it runs on the consumer's every step)."""
+        try:
+            if self.room <= 0:
+                self.dropped += 1
+                return
+            self.room -= 1
+            if self.items is not None:
+                self.items.append(item)
+                return
+            kept = self.kept
+            if kept is not None and kept.add(item):
+                return
+            self._encode_kept()
+            self._encode(item)
+        except Exception as exc:
+            log_internal_error(f"capturing an item of {self.plan.name}", exc)
 
     def _encode_kept(self) -> None:
         kept, self.kept = self.kept, None
@@ -98,12 +99,12 @@ class _StreamOutput:
             self._encode(item)
 
     def _encode(self, item: object) -> None:
-        if self.cut:
+        if self.room < 0:  # cut: an item did not fit, so every later one is dropped too
             self.dropped += 1
             return
         fragment, size = measure(_scalar_json(item, self.max_bytes) or self.handle.dump(item))
         if self.size + size + 1 > self.max_bytes - _MARKER_ROOM:
-            self.cut = True
+            self.room = -1
             self.dropped += 1
         else:
             self.fragments.append(fragment)
@@ -156,15 +157,8 @@ class StreamObserver:
         return ctx
 
     @property
-    def records_items(self) -> bool:
-        return self.output is not None
-
-    def item(self, value: object) -> None:
-        if self.output is not None:
-            try:
-                self.output.add(value)
-            except Exception as exc:
-                log_internal_error(f"capturing an item of {self.plan.name}", exc)
+    def recorder(self) -> Callable[[object], None] | None:
+        return self.output.add if self.output is not None else None
 
     def end(self, exc: BaseException | None) -> None:
         handle = self.handle
