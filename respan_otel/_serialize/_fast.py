@@ -75,7 +75,7 @@ class PlainScan:
     __slots__ = ("chars", "keys", "left")
 
     def __init__(self, budget: int, chars: int) -> None:
-        self.keys: list[str] = []
+        self.keys: set[str] = set()  # each checked once by the redactor, however often met
         self.left = budget
         self.chars = chars
 
@@ -103,7 +103,7 @@ class PlainScan:
                 if kind not in _CONTAINERS or not self.check(item, depth + 1):
                     return _NOT_PLAIN
                 chars, shape = self.chars, _NESTED
-            self.keys.extend(value)
+            self.keys.update(value)
         else:
             for item in value:
                 kind = type(item)
