@@ -61,11 +61,13 @@ def split_words(key: str) -> tuple[str, ...]:
 class Redactor:
     """Decides whether a mapping key names a secret whose value must be masked.
 
-    ``cache`` holds the answers given so far, per key. Callers must not write to it; hot
-    loops may try ``cache.get(key)`` and call :meth:`matches` only on a miss.
+    ``cache`` holds the answers given so far, per key, and ``kept`` the keys among them
+    that do not match. Callers must not write to either; hot loops may try
+    ``cache.get(key)`` and call :meth:`matches` only on a miss, or test a whole set of
+    keys at once with ``keys <= kept``.
     """
 
-    __slots__ = ("_compact", "_phrases", "_vocabulary", "cache", "keys")
+    __slots__ = ("_compact", "_phrases", "_vocabulary", "cache", "kept", "keys")
     _phrases: dict[str, tuple[tuple[str, ...], ...]]
 
     def __init__(self, keys: Iterable[str]) -> None:
@@ -91,6 +93,7 @@ class Redactor:
             re.compile("|".join(map(re.escape, vocabulary)), re.IGNORECASE) if vocabulary else None
         )
         self.cache: dict[str, bool] = {}
+        self.kept: set[str] = set()
 
     def __repr__(self) -> str:
         return f"Redactor({self.keys!r})"
@@ -104,7 +107,10 @@ class Redactor:
                 cache = self.cache
                 if len(cache) >= _CACHE_LIMIT:
                     cache.clear()
+                    self.kept.clear()
                 cache[key] = hit
+                if not hit:
+                    self.kept.add(key)
         return hit
 
     def _decide(self, key: str) -> bool:

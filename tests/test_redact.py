@@ -205,6 +205,24 @@ def test_answers_are_cached_and_cache_is_bounded() -> None:
     assert long_key not in redactor.cache
 
 
+def test_kept_holds_exactly_the_cached_keys_that_do_not_match() -> None:
+    redactor = Redactor(DEFAULT_REDACT_KEYS)
+    for key in ("api_key", "max_tokens", "query", "password", "x" * 1_000):
+        redactor.matches(key)
+    assert redactor.kept == {"max_tokens", "query"}  # the long key is not cached at all
+    for index in range(5_000):  # the cache fills and is cleared: kept follows it
+        redactor.matches(f"field_{index}")
+    assert redactor.kept == {key for key, hit in redactor.cache.items() if not hit}
+    assert "query" not in redactor.kept
+
+
+def test_fast_path_masks_a_secret_met_after_known_kept_keys() -> None:
+    redactor = get_redactor(DEFAULT_REDACT_KEYS)
+    assert dumps({"query": 1, "limit": 2}, redactor=redactor) == '{"query":1,"limit":2}'
+    masked = dumps({"query": 1, "limit": 2, "auth": {"password": "hunter2"}}, redactor=redactor)
+    assert json.loads(masked) == {"query": 1, "limit": 2, "auth": {"password": REDACTED}}
+
+
 # Redaction applied by the serializer
 
 

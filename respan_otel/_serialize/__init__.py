@@ -15,6 +15,7 @@ marks and the encoder.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Final
 
 from respan_otel._log import logger
@@ -86,6 +87,7 @@ def to_jsonable(
         return f"<unserializable {type_name(value)[:50]}>"
 
 
+@lru_cache(maxsize=16)  # twice per traced call, with one or two max_bytes per process
 def _node_budget(max_bytes: int) -> int:
     # a value takes at least 2 bytes of output ("1,"), a key-value pair 6 ('"k":1,'):
     # visiting more than max_bytes // 8 values mostly produces work the cap throws away
