@@ -89,6 +89,10 @@ class _Steps:
     drives it. Before each step, variables the consumer changed since the last step are
     copied in (the body sees them, as in an undecorated generator); OpenTelemetry's own
     context and our scope list are not, so the body stays under its span.
+
+    Changes are found by comparing contexts with ``==``, which is O(1) when nothing was
+    set but compares values otherwise: a variable rebound to an equal object between two
+    steps goes unnoticed, and the body keeps the earlier, equal one.
     """
 
     __slots__ = ("private", "seen")
@@ -140,8 +144,12 @@ def drive(gen: Generator[Any, Any, Any], observer: Observer) -> Generator[Any, A
     ended = False
     try:
         while True:
-            # O(1) when nothing changed: copies of an unchanged context share one map
-            if (now := copy_context()) != seen:
+            now = copy_context()
+            try:
+                changed = now != seen  # O(1) when nothing changed: both share one map
+            except Exception:  # a rebound value's own __eq__ raised (numpy, pandas...)
+                changed = True  # sync compares by identity, never by ==
+            if changed:
                 run, seen = steps.sync(now).run, now
             try:
                 if to_throw is None:
@@ -213,7 +221,12 @@ async def adrive(agen: AsyncGenerator[Any, Any], observer: Observer) -> AsyncGen
     failure: BaseException | None = None
     try:
         while True:
-            if (now := copy_context()) != seen:
+            now = copy_context()
+            try:
+                changed = now != seen  # as in drive
+            except Exception:
+                changed = True
+            if changed:
                 private, seen = steps.sync(now), now
             try:
                 if to_throw is None:

@@ -8,7 +8,7 @@ import json
 import logging
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -157,6 +157,64 @@ def test_generator_sees_the_consumers_later_context_changes() -> None:
         return seen
 
     assert contextvars.copy_context().run(consume) == ["none", "a", "b"]
+
+
+class Ambiguous:
+    """Like a numpy array or a DataFrame: ``==`` with another one raises."""
+
+    def __eq__(self, other: object) -> bool:
+        raise ValueError("the truth value of an array is ambiguous")
+
+    __hash__ = object.__hash__
+
+
+SESSION: contextvars.ContextVar[object] = contextvars.ContextVar("session", default=None)
+
+
+def test_generator_steps_when_the_consumer_rebinds_a_value_whose_eq_raises(
+    exporter: InMemorySpanExporter,
+) -> None:
+    # the step compared the consumer's context with ==, which compares rebound values
+    @trace
+    def reader() -> Iterator[object]:
+        while True:
+            yield SESSION.get()
+
+    first, second = Ambiguous(), Ambiguous()
+
+    def consume() -> list[object]:
+        gen = reader()
+        SESSION.set(first)
+        seen = [next(gen)]
+        SESSION.set(second)
+        seen.append(next(gen))  # raised ValueError in the consumer
+        gen.close()
+        return seen
+
+    seen = contextvars.copy_context().run(consume)
+    assert seen[0] is first
+    assert seen[1] is second
+    assert [s.status.is_ok for s in exporter.get_finished_spans()] == [True]
+
+
+async def test_async_generator_steps_when_the_consumer_rebinds_a_value_whose_eq_raises(
+    exporter: InMemorySpanExporter,
+) -> None:
+    @trace
+    async def reader() -> AsyncIterator[object]:
+        while True:
+            yield SESSION.get()
+
+    first, second = Ambiguous(), Ambiguous()
+    gen = reader()
+    SESSION.set(first)
+    seen = [await gen.__anext__()]
+    SESSION.set(second)
+    seen.append(await gen.__anext__())
+    await gen.aclose()
+    assert seen[0] is first
+    assert seen[1] is second
+    assert [s.status.is_ok for s in exporter.get_finished_spans()] == [True]
 
 
 def test_generator_body_changes_stay_inside_and_survive_steps() -> None:
