@@ -98,7 +98,7 @@ class _Steps:
     __slots__ = ("private", "seen")
 
     def __init__(self, observer: Observer) -> None:
-        self.seen = contextvars.copy_context()
+        self.seen = copy_context()
         self.private = self.seen.copy()
         try:
             ctx = observer.begin()
@@ -107,15 +107,14 @@ class _Steps:
             return
         self.private.run(otel_context.attach, ctx)
 
-    def sync(self, now: contextvars.Context) -> contextvars.Context:
-        """The private context, updated with what the consumer set since the last step
+    def sync(self, now: contextvars.Context) -> None:
+        """Copy into the private context what the consumer set since the last step
         (``now``: the consumer's context, which differs from the one last seen)."""
         seen, private = self.seen, self.private
         for var, value in now.items():
             if seen.get(var, _MISSING) is not value and not _private_var(var, value):
                 private.run(var.set, value)
         self.seen = now
-        return private
 
 
 _MISSING: Final = object()
@@ -150,7 +149,8 @@ def drive(gen: Generator[Any, Any, Any], observer: Observer) -> Generator[Any, A
             except Exception:  # a rebound value's own __eq__ raised (numpy, pandas...)
                 changed = True  # sync compares by identity, never by ==
             if changed:
-                run, seen = steps.sync(now).run, now
+                steps.sync(now)
+                seen = now
             try:
                 if to_throw is None:
                     item = run(send, to_send)
@@ -174,7 +174,7 @@ def drive(gen: Generator[Any, Any, Any], observer: Observer) -> Generator[Any, A
     finally:
         try:
             if not ended:  # a generator that returned has nothing left to close
-                steps.private.run(gen.close)
+                run(gen.close)
         except BaseException as exc:
             failure = exc
             raise
@@ -227,7 +227,8 @@ async def adrive(agen: AsyncGenerator[Any, Any], observer: Observer) -> AsyncGen
             except Exception:
                 changed = True
             if changed:
-                private, seen = steps.sync(now), now
+                steps.sync(now)
+                seen = now
             try:
                 if to_throw is None:
                     item = await _RunIn(agen.asend(to_send), private)
@@ -249,7 +250,7 @@ async def adrive(agen: AsyncGenerator[Any, Any], observer: Observer) -> AsyncGen
         raise
     finally:
         try:
-            await _RunIn(agen.aclose(), steps.private)
+            await _RunIn(agen.aclose(), private)
         except RuntimeError as exc:
             # collected in a cycle: asyncio finalizes the inner generator on its own too
             if not isinstance(failure, GeneratorExit) or "already running" not in str(exc):
