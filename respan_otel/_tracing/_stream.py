@@ -72,7 +72,7 @@ class _StreamOutput:
         self.kept = None if hooked else PlainList(self.max_bytes - _MARKER_ROOM - 1)
         self.fragments: list[str] = []
         self.size = 2  # the brackets
-        self.room = handle._settings.max_stream_items  # items still taken; 0 once one is cut
+        self.room = handle._settings.max_stream_items  # items still taken; -1 once one is cut
         self.dropped = 0
 
     def add(self, item: object) -> None:
